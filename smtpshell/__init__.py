@@ -1,0 +1,3 @@
+"""smtpshell: an interactive SMTP shell."""
+
+__version__ = "0.1.0"

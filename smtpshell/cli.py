@@ -1,0 +1,219 @@
+"""Command line: argparse -> Settings, pick the mode, map errors to exit codes.
+
+Owns: the options of SPEC §1, choosing shell / script / --demo / --serve,
+and turning any SmtpShellError into one line on stderr with exit 2 or 3 —
+never a traceback. prompt_toolkit, cryptography and aiosmtpd are imported
+only by the modes that need them.
+Must not: hold state of its own beyond one run of `main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, BinaryIO
+
+from . import __version__
+from .commands import UI, Engine
+from .config import (
+    Settings,
+    Target,
+    TlsMode,
+    TlsOptions,
+    color_enabled,
+    history_path,
+    implied_mode,
+    load_profile,
+    parse_hostport,
+)
+from .errors import SmtpShellError, UsageError
+from .script import ScriptUI, read_lines, run_script
+from .session import SessionState
+
+__all__ = ["build_parser", "main"]
+
+SERVE_PORT = 2525
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="smtpshell", description="An interactive shell for speaking SMTP by hand.",
+        epilog="Exit status: 0 done, 1 a scripted line got an unexpected 4xx/5xx, "
+               "2 usage error, 3 connection or TLS failure.")
+    p.add_argument("server", nargs="?", metavar="HOST[:PORT]", help="the server to connect to")
+    p.add_argument("-p", "--port", type=int, help="port (default 25; 465 implies --tls)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--tls", "--smtps", "--tls-on-connect", dest="tls", action="store_true",
+                      help="implicit TLS from the first byte (RFC 8314)")
+    mode.add_argument("--starttls", action="store_true",
+                      help="EHLO, STARTTLS, handshake, EHLO again; never plaintext after")
+    mode.add_argument("--plain", action="store_true", help="no TLS, even on port 465")
+    p.add_argument("--ehlo", metavar="NAME", help="send EHLO NAME after the greeting")
+    p.add_argument("--insecure", action="store_true",
+                   help="do not verify the server certificate")
+    p.add_argument("--cafile", metavar="F", help="trust the CAs in this PEM file")
+    p.add_argument("--cert", metavar="F", help="client certificate (PEM)")
+    p.add_argument("--key", metavar="F", help="key of the client certificate")
+    p.add_argument("--sni", metavar="NAME", help="server name to send and verify")
+    p.add_argument("--tls-min", choices=("1.2", "1.3"))
+    p.add_argument("--tls-max", choices=("1.2", "1.3"))
+    p.add_argument("--ciphers", metavar="S", help="OpenSSL cipher list (TLS 1.2)")
+    family = p.add_mutually_exclusive_group()
+    family.add_argument("-4", dest="family", action="store_const", const=socket.AF_INET,
+                        help="IPv4 only")
+    family.add_argument("-6", dest="family", action="store_const", const=socket.AF_INET6,
+                        help="IPv6 only")
+    p.add_argument("--source", metavar="ADDR[:PORT]", help="local address to connect from")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="deadline for connecting and for each reply (default: RFC 5321's)")
+    p.add_argument("--keylog", metavar="FILE", help="write TLS keys for Wireshark")
+    p.add_argument("--unsafe", action="store_true", help="start with safe mode off")
+    p.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR)")
+    p.add_argument("--no-history", action="store_true", help="keep no history file")
+    p.add_argument("--profile", metavar="NAME", help="a [profile.NAME] of the config file")
+    p.add_argument("--script", metavar="FILE", help="run the lines of FILE, then exit")
+    p.add_argument("--interactive", action="store_true",
+                   help="after --script, stay in the shell")
+    p.add_argument("--demo", action="store_true",
+                   help="start the practice server on loopback and connect to it")
+    p.add_argument("--serve", action="store_true",
+                   help=f"run only the practice server (port {SERVE_PORT} unless --port)")
+    p.add_argument("--version", action="version", version=f"smtpshell {__version__}")
+    return p
+
+
+def make_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """defaults < profile < flags."""
+    profile: dict[str, Any] = load_profile(args.profile, env) if args.profile else {}
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    tls = TlsOptions(insecure=args.insecure, cafile=args.cafile, cert=args.cert, key=args.key,
+                     sni=args.sni, tls_min=args.tls_min, tls_max=args.tls_max,
+                     ciphers=args.ciphers, keylog=args.keylog or env.get("SSLKEYLOGFILE"))
+    if args.key and not args.cert:
+        raise UsageError("--key needs --cert")
+    return Settings(
+        target=_target(args, profile), tls=tls, ehlo=args.ehlo or profile.get("ehlo"),
+        user=profile.get("user"), timeout=args.timeout, safe=not args.unsafe,
+        color=color_enabled(args.no_color, env),
+        history=None if args.no_history else history_path(env))
+
+
+def _target(args: argparse.Namespace, profile: Mapping[str, Any]) -> Target | None:
+    server = args.server or profile.get("host")
+    if server is None:
+        return None
+    host, port = parse_hostport(server, args.port or profile.get("port"))
+    mode: TlsMode | None = ("tls" if args.tls else "starttls" if args.starttls else
+            "plain" if args.plain else profile.get("tls"))
+    port = port or (465 if mode == "tls" else 25)
+    source = parse_hostport(args.source, 0) if args.source else None
+    return Target(host, port, implied_mode(port, mode, args.plain),
+                  args.family or socket.AF_UNSPEC,
+                  (source[0], source[1] or 0) if source else None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)  # exits 2 on a bad option, as argparse does
+    try:
+        settings = make_settings(args, os.environ)
+        if args.serve:
+            return _serve(args.port or SERVE_PORT)
+        if not args.demo and settings.target is None:
+            raise UsageError("no server given", "smtpshell HOST[:PORT], or --demo to practise")
+        return asyncio.run(_session(args, settings))
+    except SmtpShellError as err:
+        hint = f" ({err.hint})" if err.hint else ""
+        print(f"smtpshell: {err}{hint}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _session(args: argparse.Namespace, settings: Settings) -> int:
+    scripted = args.script is not None or not sys.stdin.isatty()
+    state = SessionState(safe=settings.safe)
+    server = None
+    if args.demo:
+        from .server import PracticeServer
+
+        server = PracticeServer()
+        await server.start()
+        settings = replace(settings, target=Target("127.0.0.1", server.port),
+                           tls=replace(settings.tls, cadata=server.ca_pem))
+    try:
+        if scripted and not args.interactive:
+            return await _run_script(args, settings, state, server)
+        return await _run_shell(args, settings, state, server)
+    finally:
+        if server is not None:
+            await server.stop()
+
+
+def _engine(settings: Settings, state: SessionState, ui: UI, server: Any, *,
+            script: bool) -> Engine:
+    groups: list[Callable[[Engine], object]] = []
+    if server is not None:
+        from .server import InboxHelpers
+
+        groups.append(lambda engine: InboxHelpers(engine, server.inbox))
+    return Engine(settings, state, ui, script=script, helper_groups=groups)
+
+
+async def _run_script(args: argparse.Namespace, settings: Settings, state: SessionState,
+                      server: Any) -> int:
+    engine = _engine(settings, state, ScriptUI(), server, script=True)
+    assert settings.target is not None
+    await engine.open_target(settings.target)
+    if args.script is None:
+        return await run_script(engine, read_lines(sys.stdin.buffer))
+    with _open_script(args.script) as source:
+        return await run_script(engine, read_lines(source))
+
+
+def _open_script(path: str) -> BinaryIO:
+    try:
+        return open(path, "rb")
+    except OSError as err:
+        raise UsageError(f"cannot read the script {path}: {err.strerror}") from None
+
+
+async def _run_shell(args: argparse.Namespace, settings: Settings, state: SessionState,
+                     server: Any) -> int:
+    from .render import format_note
+    from .shell import ShellUI, make_history, run_shell, secret_text
+
+    ui = ShellUI(settings.color)
+    engine = _engine(settings, state, ui, server, script=False)
+    if server is not None:
+        ui.show(format_note(_welcome(server.port)))
+    assert settings.target is not None
+    await engine.open_target(settings.target)
+    if args.script is not None:
+        with _open_script(args.script) as source:
+            await run_script(engine, read_lines(source), leave=False)
+    history = make_history(settings.history, secret_text(engine))
+    return await run_shell(engine, state, ui, history)
+
+
+def _welcome(port: int) -> str:
+    return (f"Practice server on 127.0.0.1:{port}: user demo, password demo, STARTTLS with "
+            "its own CA (trusted here).\n  Try: EHLO me.example · :starttls · "
+            "AUTH PLAIN AGRlbW8AZGVtbw== · MAIL FROM:<me@example.com> · "
+            "RCPT TO:<you@example.com> · DATA · … · . · :inbox\n"
+            "  :help lists the helpers; Ctrl-D sends QUIT and leaves.")
+
+
+def _serve(port: int) -> int:
+    from .server import serve_forever
+
+    try:
+        asyncio.run(serve_forever(port))
+    except KeyboardInterrupt:
+        print("stopped")
+    return 0

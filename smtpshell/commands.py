@@ -1,0 +1,520 @@
+"""The Engine: one code path for every line, typed, pasted or scripted.
+
+Owns: routing a line (DATA text, AUTH answer, `::text`, `:helper`, raw SMTP
+through the safe mode), sending and awaiting replies, judging replies
+against `:expect`, opening connections (plain, implicit TLS, --starttls),
+and the helper registry (`@helper` carries syntax and summary for :help and
+completion). The session-control helpers live here; the others in their
+own modules, registered the same way.
+Must not: import prompt_toolkit, or print except through its UI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, TypeVar
+
+from . import safety
+from .config import Settings, Target, TlsMode, implied_mode, parse_hostport
+from .connection import Connection, Listener
+from .errors import ConnectionFailed, ServerClosed, TlsFailed, UsageError
+from .knowledge import CONNECT_TIMEOUT, NON_SMTP_BANNERS, VERBS, reply_timeout
+from .protocol import Command, Reply, stuff_line
+from .render import Fragments, Screen, format_note
+from .session import Phase, SessionState, TlsInfo
+from .tls import client_context
+
+__all__ = ["UI", "Args", "Engine", "HelperInfo", "LineResult", "helper"]
+
+
+class UI(Protocol):
+    """What the Engine needs from a front end."""
+
+    def show(self, fragments: Fragments) -> None: ...
+
+    async def confirm(self, question: str) -> bool: ...
+
+    async def secret(self, prompt: str) -> str | None: ...
+
+
+# -- helpers and their arguments ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class HelperInfo:
+    """A helper's contract: feeds :help, completion, argument checks and history."""
+
+    name: str
+    syntax: str
+    summary: str
+    options: tuple[str, ...] = ()  # "--tls" a flag; "--authzid=" takes a value; "--to=*" repeats
+    min_args: int = 0
+    max_args: int | None = 0  # None: any number
+    needs_connection: bool = False
+    secret: bool = False  # its arguments are credentials
+    takes_files: bool = False
+
+    def option(self, name: str) -> str | None:
+        for spec in self.options:
+            if spec.split("=", 1)[0] == name:
+                return spec
+        return None
+
+
+@dataclass(frozen=True)
+class Args:
+    positional: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+    raw: str = ""  # everything after the helper name, untouched
+
+    def flag(self, name: str) -> bool:
+        return bool(self.options.get(name))
+
+    def value(self, name: str) -> str | None:
+        value = self.options.get(name)
+        return value if isinstance(value, str) else None
+
+    def values(self, name: str) -> list[str]:
+        value = self.options.get(name)
+        return list(value) if isinstance(value, list) else []
+
+
+HelperFn = Callable[[Args], Awaitable[None]]
+F = TypeVar("F", bound=Callable[..., Awaitable[None]])
+
+
+def helper(syntax: str, summary: str, **contract: Any) -> Callable[[F], F]:
+    """Mark a method as the helper named by the first word of `syntax`."""
+    name = syntax.split()[0].lstrip(":")
+
+    def mark(fn: F) -> F:
+        fn.__helper__ = HelperInfo(name, syntax, summary, **contract)  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def collect_helpers(*groups: object) -> dict[str, tuple[HelperInfo, HelperFn]]:
+    found: dict[str, tuple[HelperInfo, HelperFn]] = {}
+    for group in groups:
+        for attr in dir(type(group)):
+            info = getattr(getattr(type(group), attr), "__helper__", None)
+            if isinstance(info, HelperInfo):
+                found[info.name] = (info, getattr(group, attr))
+    return found
+
+
+def parse_args(info: HelperInfo, raw: str) -> Args:
+    """Options may stand before or after the positional arguments."""
+    try:
+        words = shlex.split(raw)
+    except ValueError as err:
+        raise UsageError(f":{info.name}: {err}", f"usage: {info.syntax}") from None
+    positional: list[str] = []
+    options: dict[str, Any] = {}
+    while words:
+        word = words.pop(0)
+        if not word.startswith("--") or word == "--":
+            positional.append(word)
+            continue
+        name, eq, inline = word.partition("=")
+        spec = info.option(name)
+        if spec is None:
+            raise UsageError(f":{info.name} has no option {name}", f"usage: {info.syntax}")
+        if not spec.endswith(("=", "=*")):
+            options[name] = True
+            continue
+        if not eq and not words:
+            raise UsageError(f":{info.name}: {name} needs a value", f"usage: {info.syntax}")
+        value = inline if eq else words.pop(0)
+        if spec.endswith("*"):
+            options.setdefault(name, []).append(value)
+        else:
+            options[name] = value
+    if len(positional) < info.min_args or (
+            info.max_args is not None and len(positional) > info.max_args):
+        raise UsageError(f":{info.name} takes other arguments", f"usage: {info.syntax}")
+    return Args(tuple(positional), options, raw)
+
+
+# -- the engine --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LineResult:
+    """What one line came to: the last reply it earned, and whether that was
+    what the script expected (no 4xx/5xx, or what :expect named)."""
+
+    reply: Reply | None = None
+    expected: bool = True
+    refused: bool = False
+
+
+class _StateListener(Listener):
+    """Feeds the traffic to SessionState; first in line, so the screen sees new state."""
+
+    def __init__(self, state: SessionState) -> None:
+        self.state = state
+        self.conn: Connection | None = None
+
+    def on_connected(self, peer: tuple[str, int], tls: TlsInfo | None) -> None:
+        self.state.observe_connected(peer[0], peer[1], tls)
+
+    def on_sent(self, command: Command | None, data: bytes, echo: bool) -> None:
+        if command is not None:
+            self.state.observe_sent(command)
+
+    def on_reply(self, reply: Reply, command: Command | None, late: bool) -> None:
+        self.state.observe_reply(reply, command)
+        if late and self.conn is not None:
+            self.state.out_of_step = self.conn.out_of_step
+
+    def on_tls(self, tls: TlsInfo) -> None:
+        self.state.observe_tls(tls)
+
+    def on_closed(self, reason: str) -> None:
+        self.state.observe_closed()
+
+
+class Engine:
+    """Routes lines and runs helpers; both front ends drive it the same way."""
+
+    def __init__(self, settings: Settings, state: SessionState, ui: UI, *,
+                 script: bool = False, extra_listeners: Sequence[Listener] = (),
+                 helper_groups: Sequence[Callable[[Engine], object]] = ()) -> None:
+        self.settings = settings
+        self.state = state
+        self.ui = ui
+        self.script = script
+        self.target = settings.target
+        self.conn: Connection | None = None
+        self.finished = False
+        self._state_listener = _StateListener(state)
+        self.listeners: list[Listener] = [self._state_listener, *extra_listeners,
+                                          Screen(ui.show, redact=script)]
+        self.helpers = collect_helpers(SessionHelpers(self), *(make(self) for make in
+                                                               helper_groups))
+        self._expect: tuple[str, ...] | None = None
+        self._reply: Reply | None = None
+        self._refused = False
+
+    # -- lines ---------------------------------------------------------------
+
+    async def handle_text(self, text: str) -> list[LineResult]:
+        """A paste may hold many lines: each goes after the previous reply.
+
+        If DATA is refused, the rest of the paste is not sent: it was meant as
+        message text and would reach the server as commands.
+        """
+        lines = text.split("\n")
+        results = []
+        for index, line in enumerate(lines):
+            was_data = line.strip().upper() == "DATA" and self.state.phase is not Phase.DATA
+            results.append(await self.handle_line(line.removesuffix("\r")))
+            rest = len(lines) - index - 1
+            if was_data and rest and self.state.phase is not Phase.DATA:
+                self.note(f"DATA was not accepted, so the {rest} pasted line(s) after it were "
+                          "not sent: they would have reached the server as commands.", "warning")
+                break
+        return results
+
+    async def handle_line(self, line: str) -> LineResult:
+        self._reply, self._refused = None, False
+        await self._route(line)
+        return LineResult(self._reply, self._judge(self._reply), self._refused)
+
+    async def _route(self, line: str) -> None:
+        if self.state.phase is Phase.DATA and self.state.connected:
+            await self._data_line(line)
+        elif line.startswith(":") and not line.startswith("::"):
+            await self._helper(line)
+        elif self.state.auth_dialog and self.state.connected:
+            await self.request(Command(line, kind="auth-answer", secret=True),
+                               echo=self.script)
+        elif line.strip():
+            await self.send_command(line[1:] if line.startswith("::") else line,
+                                    echo=self.script)
+
+    async def send_command(self, line: str, echo: bool = True) -> Reply | None:
+        """A raw SMTP line through the safe mode; None if it was not sent."""
+        if not await self.allowed(safety.check_command(line, self.state)):
+            return None
+        if line.split(" ", 1)[0].upper() == "STARTTLS":
+            return await self.starttls(ehlo_after=False, fail_closed=False, echo=echo)
+        secret = safety.is_secret(line, self.state)
+        return await self.request(Command(line, secret=secret), echo=echo)
+
+    async def allowed(self, verdict: safety.Verdict) -> bool:
+        if verdict.action == "send":
+            if verdict.reason:
+                self.note(verdict.reason, "warning")
+            return True
+        if verdict.action == "confirm" and await self.ui.confirm(verdict.reason):
+            return True
+        reason = verdict.reason if verdict.action == "refuse" else (
+            f"Not sent: {verdict.reason}" + (" (a script cannot confirm; --unsafe sends such "
+                                             "lines)" if self.script else ""))
+        self.note(reason, "warning")
+        if verdict.hint:
+            self.note(f"hint: {verdict.hint}")
+        self._refused = True
+        return False
+
+    async def _data_line(self, line: str) -> None:
+        if line == ".":
+            await self.end_data()
+            return
+        if await self.allowed(safety.check_text(line, self.state)):
+            await self.connection().send_text(stuff_line(line), echo=self.script)
+
+    async def end_data(self, echo: bool | None = None) -> Reply:
+        """The end-of-data line; its reply ends the transaction."""
+        return await self.request(Command(".", kind="data-end"),
+                                  echo=self.script if echo is None else echo)
+
+    async def _helper(self, line: str) -> None:
+        name, _, raw = line[1:].partition(" ")
+        found = self.helpers.get(name.lower())
+        if found is None:
+            raise UsageError(f"there is no helper :{name}", "type :help for the list")
+        info, run = found
+        args = parse_args(info, raw)
+        if info.needs_connection:
+            self.connection()
+        await run(args)
+
+    def expect_next(self, codes: tuple[str, ...]) -> None:
+        """The next reply must match one of these patterns ('250', '5xx')."""
+        self._expect = codes
+
+    def _judge(self, reply: Reply | None) -> bool:
+        if reply is None:
+            return True
+        expected, self._expect = self._expect, None
+        if expected is None:
+            return not reply.is_error
+        code = str(reply.code or "---")
+        ok = any(all(p in ("x", c) for p, c in zip(pattern, code, strict=True))
+                 for pattern in expected)
+        if not ok:
+            self.note(f"expected {' or '.join(expected)}, got {code}", "warning")
+        return ok
+
+    # -- talking to the server -------------------------------------------------
+
+    def connection(self) -> Connection:
+        if self.conn is None or not self.conn.is_open:
+            raise ServerClosed("not connected", "use :connect HOST or :reconnect")
+        return self.conn
+
+    def timeout(self, verb: str) -> float:
+        return self.settings.timeout or reply_timeout(verb)
+
+    async def request(self, command: Command, echo: bool = True) -> Reply:
+        """Send one command and wait for its reply (Ctrl-C stops the wait)."""
+        conn = self.connection()
+        fut = conn.send(command, echo)
+        try:
+            reply = await conn.wait(fut, self.timeout(command.verb))
+        except (asyncio.CancelledError, ConnectionFailed) as err:
+            self.state.out_of_step = conn.out_of_step
+            if isinstance(err, asyncio.CancelledError) and self.state.out_of_step:
+                self.note("stopped waiting; the session is out of step until the late reply "
+                          "arrives or you :reconnect", "warning")
+            raise
+        self._reply = reply
+        if command.verb == "QUIT" and reply.code == 221:
+            conn.close()  # the session is over; don't wait for the server to hang up
+            await conn.closed
+        return reply
+
+    def note(self, text: str, kind: str = "note") -> None:
+        self.ui.show(format_note(text, kind))
+
+    async def open_target(self, target: Target) -> None:
+        """Connect, read the greeting, and for --starttls upgrade before anything else."""
+        self.target = target
+        tls_opts = self.settings.tls
+        ctx = client_context(tls_opts) if target.mode == "tls" else None
+        connect_timeout = self.settings.timeout or CONNECT_TIMEOUT
+        conn = await Connection.open(target, ctx, tls_opts.sni, self.listeners, connect_timeout)
+        self.conn = self._state_listener.conn = conn
+        greeting = await conn.wait(conn.greeting, self.timeout("greeting"))
+        self._reply = greeting
+        if greeting.code is None:
+            conn.close()
+            raise ConnectionFailed(f"{target.label} is not an SMTP server: it greeted with "
+                                   f"{greeting.lines[0][:40]!r}{_banner_kind(greeting)}",
+                                   "check the port: 25, 587 or 465 (with --tls)")
+        if target.mode == "starttls":
+            await self.starttls(ehlo_after=True, fail_closed=True)
+        elif self.settings.ehlo:
+            await self.ehlo(self.settings.ehlo)
+
+    async def hang_up(self, quit_first: bool) -> None:
+        conn, self.conn = self.conn, None
+        if conn is None or not conn.is_open:
+            return
+        if quit_first and not self.state.closing and self.state.phase is not Phase.DATA:
+            with contextlib.suppress(ConnectionFailed):
+                await conn.wait(conn.send(Command("QUIT"), self.script), 10)
+        conn.close()
+        await conn.closed
+
+    def ehlo_name(self) -> str:
+        """The local FQDN, or an address literal when the host has no domain name."""
+        fqdn = socket.getfqdn()
+        if "." in fqdn and not fqdn.startswith("localhost"):
+            return fqdn
+        local = self.conn.local_address if self.conn else None
+        if local is None:
+            return "localhost"
+        return f"[IPv6:{local}]" if ":" in local else f"[{local}]"
+
+    async def ehlo(self, name: str | None = None, echo: bool = True) -> Reply:
+        return await self.request(Command(f"EHLO {name or self.ehlo_name()}"), echo=echo)
+
+    async def starttls(self, *, ehlo_after: bool, fail_closed: bool, echo: bool = True
+                       ) -> Reply | None:
+        """STARTTLS and the handshake; with `fail_closed`, never go on in plaintext."""
+        conn = self.connection()
+        if fail_closed and not self.state.greeted:
+            await self.ehlo(self.settings.ehlo, echo=True)
+        caps = self.state.capabilities
+        if fail_closed and (caps is None or "STARTTLS" not in caps):
+            conn.abort("closed rather than continue in plaintext")
+            raise TlsFailed(f"{conn.target.label} does not offer STARTTLS; the connection was "
+                            "closed rather than continue in plaintext",
+                            "try --tls (port 465), or another server")
+        ctx = client_context(self.settings.tls)
+        reply = await conn.starttls(ctx, self.settings.tls.sni, self.timeout("STARTTLS"), echo)
+        self._reply = reply
+        if reply.code != 220:
+            if fail_closed:
+                conn.abort("closed rather than continue in plaintext")
+                raise TlsFailed(f"the server refused STARTTLS ({reply.code}); the connection "
+                                "was closed rather than continue in plaintext")
+            return reply
+        if ehlo_after:
+            await self.ehlo(self.settings.ehlo, echo=True)
+        else:
+            self.note("TLS is up; the server forgot the EHLO: send EHLO again")
+        return reply
+
+
+def _banner_kind(reply: Reply) -> str:
+    first = reply.lines[0] if reply.lines else ""
+    for prefix, kind in NON_SMTP_BANNERS.items():
+        if first.upper().startswith(prefix.upper()):
+            return f" ({kind})"
+    return ""
+
+
+# -- session-control helpers -------------------------------------------------
+
+
+class SessionHelpers:
+    """:help, :connect, :reconnect, :close, :quit, :ehlo, :starttls, :expect, :safe."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @helper(":help [NAME or VERB]", "helpers; SMTP verbs with syntax, RFC and example",
+            max_args=1)
+    async def help(self, args: Args) -> None:
+        engine = self.engine
+        if not args.positional:
+            engine.ui.show(_help_overview(engine))
+            return
+        name = args.positional[0].lstrip(":")
+        found = engine.helpers.get(name.lower())
+        verb = VERBS.get(name.upper())
+        if found is not None:
+            info = found[0]
+            engine.note(f"{info.syntax}\n  {info.summary}")
+        elif verb is not None:
+            ext = f" (needs the {verb.extension} extension)" if verb.extension else ""
+            engine.note(f"{verb.syntax} — {verb.meaning}{ext}\n  {verb.rfc}; "
+                        f"example: {verb.example}")
+        else:
+            raise UsageError(f"no helper or verb called {name!r}", "type :help for the list")
+
+    @helper(":connect HOST[:PORT] [--tls|--starttls|--plain]",
+            "connect to another server (QUIT to the current one first)",
+            options=("--tls", "--starttls", "--plain"), min_args=1, max_args=1)
+    async def connect(self, args: Args) -> None:
+        host, port = parse_hostport(args.positional[0], None)
+        mode: TlsMode | None = ("tls" if args.flag("--tls") else "starttls"
+                                if args.flag("--starttls") else None)
+        port = port or (465 if mode == "tls" else 25)
+        base = self.engine.target or Target(host)
+        target = replace(base, host=host, port=port,
+                         mode=implied_mode(port, mode, args.flag("--plain")))
+        await self.engine.hang_up(quit_first=True)
+        await self.engine.open_target(target)
+
+    @helper(":reconnect", "connect again to the same server, the same way")
+    async def reconnect(self, args: Args) -> None:
+        if self.engine.target is None:
+            raise UsageError("there is nowhere to reconnect to", "use :connect HOST")
+        await self.engine.hang_up(quit_first=False)
+        await self.engine.open_target(self.engine.target)
+
+    @helper(":close", "close the connection without QUIT", needs_connection=True)
+    async def close(self, args: Args) -> None:
+        await self.engine.hang_up(quit_first=False)
+        self.engine.note("closed; :reconnect to connect again")
+
+    @helper(":quit", "send QUIT (when connected) and leave")
+    async def quit(self, args: Args) -> None:
+        await self.engine.hang_up(quit_first=True)
+        self.engine.finished = True
+
+    @helper(":ehlo [NAME]", "EHLO with a default name; the reply becomes the capability set",
+            max_args=1, needs_connection=True)
+    async def ehlo(self, args: Args) -> None:
+        name = args.positional[0] if args.positional else self.engine.settings.ehlo
+        await self.engine.ehlo(name)
+
+    @helper(":starttls", "STARTTLS, handshake, certificate check, EHLO again",
+            needs_connection=True)
+    async def starttls(self, args: Args) -> None:
+        if not await self.engine.allowed(safety.check_command("STARTTLS", self.engine.state)):
+            return
+        await self.engine.starttls(ehlo_after=True, fail_closed=True)
+
+    @helper(":expect CODE[,CODE…]", "the next reply must have this code (250, 5xx, 55x)",
+            min_args=1, max_args=1)
+    async def expect(self, args: Args) -> None:
+        codes = tuple(c.strip().lower() for c in args.positional[0].split(","))
+        if not all(len(c) == 3 and c[0] in "12345" and all(d.isdigit() or d == "x" for d in c)
+                   for c in codes):
+            raise UsageError(f"{args.positional[0]!r} is not a reply code pattern",
+                             "write 250, 5xx or 250,251")
+        self.engine.expect_next(codes)
+
+    @helper(":safe [on|off]", "turn the safe mode on or off (see :help safe)", max_args=1)
+    async def safe(self, args: Args) -> None:
+        state = self.engine.state
+        if args.positional:
+            word = args.positional[0].lower()
+            if word not in ("on", "off"):
+                raise UsageError(":safe takes on or off")
+            state.safe = word == "on"
+        self.engine.note(f"safe mode is {'on' if state.safe else 'off'}")
+
+
+def _help_overview(engine: Engine) -> Fragments:
+    lines = ["Helpers (a line starting with ':' is for the shell; everything else goes to "
+             "the server):"]
+    for info, _ in sorted(engine.helpers.values(), key=lambda h: h[0].name):
+        lines.append(f"  {info.syntax:<34} {info.summary}")
+    lines.append("SMTP verbs (:help VERB for syntax and an example):")
+    lines.append("  " + " ".join(VERBS))
+    lines.append("In DATA mode every line is message text; a line with only '.' ends it.")
+    return format_note("\n".join(lines))

@@ -1,0 +1,315 @@
+"""SMTP wire formats, with no I/O.
+
+Owns: `Reply` and the incremental `ReplyParser` (bytes in, replies out, every
+misbehaviour flagged, memory bounded), `Capabilities` parsed from an EHLO
+reply, and the DATA encoder (CRLF normalisation, then dot-stuffing, streamed).
+Must not: touch sockets, the screen or session state.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .errors import ProtocolViolation
+
+__all__ = [
+    "MAX_REPLY_BYTES",
+    "MAX_REPLY_LINE",
+    "Capabilities",
+    "Command",
+    "Reply",
+    "ReplyParser",
+    "ReplyTooLarge",
+    "encode_data",
+    "stuff_line",
+]
+
+MAX_REPLY_LINE = 8192  # what we keep of one line; RFC 5321 §4.5.3.1.5 allows 512
+MAX_REPLY_BYTES = 256 * 1024  # one reply, all lines; a larger one is a flood
+RFC_REPLY_LINE = 512
+
+_CODE_LINE = re.compile(r"([1-5][0-9][0-9])([ -]|$)")
+_ENHANCED = re.compile(r"([245])\.([0-9]{1,3})\.([0-9]{1,3})(?=\s|$)")
+
+
+@dataclass(frozen=True)
+class Command:
+    """Something that earns a reply: a command line, or the greeting, an AUTH
+    answer, the end of DATA. `line` is exactly what was sent, without CRLF;
+    `secret` marks lines that must never be stored or shown in a transcript."""
+
+    line: str
+    kind: str = "command"  # command | greeting | auth-answer | data-end
+    secret: bool = False
+
+    @property
+    def verb(self) -> str:
+        """The command word in upper case, or the kind for pseudo-commands."""
+        if self.kind != "command":
+            return self.kind
+        return self.line.split(" ", 1)[0].split(":", 1)[0].upper()
+
+
+class ReplyTooLarge(ProtocolViolation):
+    """The server sent more than a reply may hold; the connection must be cut."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One complete server reply.
+
+    `lines` are the lines as received (decoded, line ending removed); `code`
+    is None for text that is not an SMTP reply at all (an SSH banner, say).
+    `problems` names every way the reply broke the rules.
+    """
+
+    code: int | None
+    lines: tuple[str, ...]
+    problems: tuple[str, ...] = ()
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """The text of each line, without the code and separator."""
+        return tuple(line[4:] if _CODE_LINE.match(line) else line for line in self.lines)
+
+    @property
+    def enhanced(self) -> str | None:
+        """The RFC 3463 enhanced status code of the first line, if it has one."""
+        if self.code is None or not self.texts:
+            return None
+        match = _ENHANCED.match(self.texts[0])
+        return match.group(0) if match else None
+
+    @property
+    def klass(self) -> int:
+        """2, 3, 4 or 5 (the first digit); 0 when there is no code."""
+        return self.code // 100 if self.code is not None else 0
+
+    @property
+    def is_error(self) -> bool:
+        return self.klass in (4, 5)
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+
+@dataclass
+class _Partial:
+    code: int | None = None
+    lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    size: int = 0
+
+    def flag(self, problem: str) -> None:
+        if problem not in self.problems:
+            self.problems.append(problem)
+
+    def reply(self) -> Reply:
+        return Reply(self.code, tuple(self.lines), tuple(self.problems))
+
+
+class ReplyParser:
+    """Incremental reply parser: `feed(bytes)` returns the replies completed.
+
+    Tolerant but truthful: a bare LF, an overlong line, bytes that are not
+    UTF-8, continuation lines with another code, a line with no code — each
+    is kept, shown and named in `Reply.problems`. Memory stays bounded: one
+    line is cut at MAX_REPLY_LINE bytes, one reply raises ReplyTooLarge past
+    MAX_REPLY_BYTES. It raises nothing else.
+    """
+
+    def __init__(self, max_line: int = MAX_REPLY_LINE, max_reply: int = MAX_REPLY_BYTES) -> None:
+        self._max_line = max_line
+        self._max_reply = max_reply
+        self._buf = bytearray()
+        self._skipping = False  # inside the unkept tail of an overlong line
+        self._current = _Partial()
+
+    def pending(self) -> bool:
+        """True when bytes of an unfinished line or reply are held."""
+        return bool(self._buf) or bool(self._current.lines)
+
+    def feed(self, data: bytes) -> list[Reply]:
+        """Take bytes; return every reply they complete."""
+        self.push(data)
+        return list(self.replies())
+
+    def push(self, data: bytes) -> None:
+        self._buf += data
+
+    def replies(self) -> Iterator[Reply]:
+        """Yield replies one by one as buffered lines complete them.
+
+        A caller that stops early leaves the unread bytes in the buffer, for
+        `take_unparsed` (the STARTTLS injection guard needs exactly those).
+        """
+        while True:
+            end = self._buf.find(b"\n")
+            if end < 0:
+                done = self._cut_overlong()
+                if done is not None:
+                    yield done
+                return
+            raw = bytes(self._buf[:end])
+            del self._buf[: end + 1]
+            if self._skipping:
+                self._skipping = False
+                continue
+            bare_lf = not raw.endswith(b"\r")
+            done = self._take_line(raw if bare_lf else raw[:-1], bare_lf=bare_lf, overlong=False)
+            if done is not None:
+                yield done
+
+    def take_unparsed(self) -> bytes:
+        """Remove and return the bytes not yet parsed into a complete reply."""
+        held = "".join(line + "\r\n" for line in self._current.lines).encode() + self._buf
+        self._buf = bytearray()
+        self._current = _Partial()
+        return held
+
+    def close(self) -> Reply | None:
+        """The connection ended: return what was left of a reply, flagged."""
+        if self._buf and not self._skipping:
+            self._take_line(bytes(self._buf), bare_lf=False, overlong=False)
+        self._buf.clear()
+        if not self._current.lines:
+            return None
+        self._current.flag("the connection closed in the middle of this reply")
+        reply = self._current.reply()
+        self._current = _Partial()
+        return reply
+
+    def _cut_overlong(self) -> Reply | None:
+        if len(self._buf) <= self._max_line:
+            return None
+        if self._skipping:
+            self._buf.clear()
+            return None
+        head = bytes(self._buf[: self._max_line])
+        self._buf.clear()
+        self._skipping = True
+        return self._take_line(head, bare_lf=False, overlong=True)
+
+    def _take_line(self, raw: bytes, *, bare_lf: bool, overlong: bool) -> Reply | None:
+        cur = self._current
+        cur.size += len(raw) + 2
+        if cur.size > self._max_reply:
+            self._current = _Partial()
+            raise ReplyTooLarge(
+                f"the server sent a reply of more than {self._max_reply // 1024} KiB",
+                "the connection was cut; the server is broken or hostile",
+            )
+        text = _decode(raw, cur)
+        if bare_lf:
+            cur.flag("a line ended with a bare LF instead of CRLF (RFC 5321 §2.3.8)")
+        if overlong:
+            cur.flag(f"a line was longer than {self._max_line} bytes; the rest was dropped")
+        elif len(raw) > RFC_REPLY_LINE:
+            cur.flag(f"a line was longer than the {RFC_REPLY_LINE} octets RFC 5321 allows")
+        match = _CODE_LINE.match(text)
+        if match is None:
+            return self._take_uncoded(text)
+        code, more = int(match.group(1)), match.group(2) == "-"
+        if cur.code is None and not cur.lines:
+            cur.code = code
+        elif code != cur.code:
+            cur.flag(f"continuation lines carry different codes ({cur.code} then {code})")
+        cur.lines.append(text)
+        if more:
+            return None
+        return self._finish()
+
+    def _take_uncoded(self, text: str) -> Reply | None:
+        cur = self._current
+        cur.lines.append(text)
+        if cur.code is not None:
+            cur.flag("a line inside the reply has no reply code")
+            return None
+        cur.flag("not an SMTP reply: the line does not start with a 3-digit code")
+        return self._finish()
+
+    def _finish(self) -> Reply:
+        reply = self._current.reply()
+        self._current = _Partial()
+        return reply
+
+
+def _decode(raw: bytes, cur: _Partial) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        cur.flag("the reply holds bytes that are not UTF-8 (shown as \\xNN)")
+        return raw.decode("utf-8", "backslashreplace")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """The extensions an EHLO reply advertised: keyword (upper case) -> parameters."""
+
+    domain: str = ""
+    extensions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_ehlo(cls, reply: Reply) -> Capabilities:
+        texts = reply.texts
+        if not texts:
+            return cls()
+        domain = texts[0].split(" ", 1)[0]
+        extensions: dict[str, tuple[str, ...]] = {}
+        for text in texts[1:]:
+            words = text.split()
+            if not words:
+                continue
+            # "AUTH=LOGIN PLAIN" is the pre-RFC 4954 spelling some servers still send
+            keyword, _, first = words[0].partition("=")
+            params = ((first,) if first else ()) + tuple(words[1:])
+            keyword = keyword.upper()
+            extensions[keyword] = tuple(dict.fromkeys(extensions.get(keyword, ()) + params))
+        return cls(domain, extensions)
+
+    def __contains__(self, keyword: object) -> bool:
+        return isinstance(keyword, str) and keyword.upper() in self.extensions
+
+    def params(self, keyword: str) -> tuple[str, ...]:
+        return self.extensions.get(keyword.upper(), ())
+
+    @property
+    def size(self) -> int | None:
+        """The SIZE limit in bytes; None when SIZE is absent or gives no number."""
+        params = self.params("SIZE")
+        return int(params[0]) if params and params[0].isdigit() else None
+
+    @property
+    def auth_mechanisms(self) -> tuple[str, ...]:
+        return tuple(m.upper() for m in self.params("AUTH"))
+
+
+def stuff_line(line: str) -> bytes:
+    """One line of message text as it goes on the wire: dot-stuffed, CRLF-ended."""
+    data = line.encode("utf-8")
+    return (b"." + data if data.startswith(b".") else data) + b"\r\n"
+
+
+def encode_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Stream message bytes as DATA wants them, ending with exactly one CRLF.CRLF.
+
+    Line endings are normalised first (CRLF, bare CR and bare LF all become
+    CRLF), dot-stuffing second (RFC 5321 §4.5.2), so no byte sequence in the
+    input can end the data early. Works chunk by chunk: memory stays flat.
+    """
+    at_line_start = True
+    skip_lf = False  # the previous chunk ended in CR: a leading LF completes it
+    for chunk in chunks:
+        if skip_lf and chunk.startswith(b"\n"):
+            chunk = chunk[1:]
+        if not chunk:
+            continue
+        skip_lf = chunk.endswith(b"\r")
+        text = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n.", b"\n..")
+        if at_line_start and text.startswith(b"."):
+            text = b"." + text
+        at_line_start = text.endswith(b"\n")
+        yield text.replace(b"\n", b"\r\n")
+    yield b".\r\n" if at_line_start else b"\r\n.\r\n"

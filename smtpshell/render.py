@@ -1,0 +1,229 @@
+"""What the user sees, as fragments: the one style table and pure formatters.
+
+Owns: `STYLE` (every style class, once), `styled`, formatters for replies,
+sent lines, notes, errors, the prompt and the toolbar, `inert` (server text
+made harmless to a terminal), and `Screen`, the traffic listener that shows
+replies. Fragments are `(style, text)` pairs; the shell hands them to
+prompt_toolkit, scripts print their text.
+Must not: import prompt_toolkit, do I/O itself (it writes through a sink), or
+change state.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable
+
+from .connection import Listener
+from .errors import SmtpShellError
+from .protocol import Command, Reply
+from .session import Phase, SessionState, TlsInfo
+
+__all__ = [
+    "STYLE",
+    "Fragments",
+    "Screen",
+    "Sink",
+    "format_error",
+    "format_note",
+    "format_reply",
+    "format_sent",
+    "inert",
+    "plain",
+    "prompt_text",
+    "styled",
+    "toolbar",
+]
+
+Fragments = list[tuple[str, str]]
+Sink = Callable[[Fragments], None]
+
+STYLE: dict[str, str] = {
+    "reply.2": "ansigreen",
+    "reply.3": "ansicyan",
+    "reply.4": "ansiyellow",
+    "reply.5": "ansired",
+    "reply.0": "ansimagenta",
+    "reply.enhanced": "bold",
+    "reply.decoded": "ansicyan italic",
+    "reply.problem": "ansimagenta",
+    "sent": "ansibrightblack",
+    "note": "",
+    "warning": "ansiyellow",
+    "error": "ansired bold",
+    "hint": "ansibrightblack italic",
+    "prompt.peer": "ansiblue bold",
+    "prompt.tls": "ansigreen",
+    "prompt.plain": "ansiyellow",
+    "prompt.data": "ansimagenta bold",
+    "prompt.closed": "ansired",
+    "toolbar": "noreverse bg:#303030 #d0d0d0",
+    "toolbar.key": "bg:#303030 #808080",
+    "toolbar.bad": "bg:#303030 ansired",
+}
+
+# C0 and C1 controls, DEL, and the Unicode bidi and invisible format characters:
+# a server may not move the cursor, recolour the screen or reorder text.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069"
+                     "\u061c\ufeff]")
+
+
+def styled(name: str, text: str) -> tuple[str, str]:
+    return ("class:" + name, text)
+
+
+def plain(fragments: Fragments) -> str:
+    return "".join(text for _, text in fragments)
+
+
+def inert(text: str) -> str:
+    """Server text with every control and bidi character shown escaped."""
+    return _UNSAFE.sub(lambda m: _escape(m.group()), text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def format_reply(reply: Reply, command: Command | None = None, late: bool = False) -> Fragments:
+    """A reply as the user sees it: coloured by class, enhanced code set apart,
+    334 challenges decoded, problems named below it."""
+    out: Fragments = []
+    if command is None and reply.code is not None:
+        out.append(styled("warning", "* unsolicited reply (no command was waiting):\n"))
+    elif late:
+        out.append(styled("warning", f"* late reply to {_command_name(command)}:\n"))
+    klass = f"reply.{reply.klass}"
+    enhanced = reply.enhanced
+    for index, line in enumerate(reply.lines):
+        if reply.code is None:
+            out.append(styled(klass, "S: " + inert(line)))
+        elif index == 0 and enhanced:
+            head, rest = line[:4], line[4 + len(enhanced):]
+            out += [styled(klass, inert(head)), styled("reply.enhanced", enhanced),
+                    styled(klass, inert(rest))]
+        else:
+            out.append(styled(klass, inert(line)))
+        if reply.code == 334:
+            out += _decoded(reply.texts[index])
+        out.append(("", "\n"))
+    for problem in reply.problems:
+        out.append(styled("reply.problem", f"! server: {problem}\n"))
+    return out
+
+
+def _command_name(command: Command | None) -> str:
+    if command is None or command.kind == "greeting":
+        return "the greeting"
+    if command.kind != "command" or command.secret:
+        return command.kind if command.kind != "command" else command.verb
+    return command.line
+
+
+def _decoded(text: str) -> Fragments:
+    try:
+        decoded = base64.b64decode(text.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return []
+    return [styled("reply.decoded", f'  ← "{inert(decoded)}"')]
+
+
+def format_sent(command: Command | None, data: bytes, redact: bool) -> Fragments:
+    """A line the shell sent on the user's behalf (helpers, scripts)."""
+    if command is None:
+        lines = data.decode("utf-8", "backslashreplace").removesuffix("\r\n").split("\r\n")
+    else:
+        lines = [_redacted(command) if command.secret and redact else command.line]
+    return [styled("sent", "".join(f"-> {inert(line)}\n" for line in lines))]
+
+
+def _redacted(command: Command) -> str:
+    words = command.line.split(" ")
+    if command.verb == "AUTH" and len(words) > 2:
+        return " ".join([*words[:2], "********"])
+    if command.verb == "AUTH":
+        return command.line
+    return "********"
+
+
+def format_note(text: str, kind: str = "note") -> Fragments:
+    """The shell's own words: always start with '* ' or '! ', which no reply line does."""
+    mark = "! " if kind in ("warning", "error") else "* "
+    return [styled(kind, mark + text + "\n")]
+
+
+def format_error(err: SmtpShellError) -> Fragments:
+    out = format_note(str(err)[:1].upper() + str(err)[1:] + ".", "error")
+    if err.hint:
+        out.append(styled("hint", f"  hint: {err.hint}\n"))
+    return out
+
+
+def prompt_text(state: SessionState) -> Fragments:
+    """`mail.example.com:587 tls1.3> `, `data> ` in DATA mode."""
+    if state.phase is Phase.DATA:
+        return [styled("prompt.data", "data> ")]
+    if state.peer is None:
+        return [styled("prompt.closed", "(not connected)> ")]
+    host, port = state.peer
+    peer = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if not state.connected:
+        return [styled("prompt.closed", f"{peer} closed> ")]
+    layer = (styled("prompt.tls", state.tls.short) if state.tls
+             else styled("prompt.plain", "plain"))
+    return [styled("prompt.peer", peer), ("", " "), layer, ("", "> ")]
+
+
+def toolbar(state: SessionState) -> Fragments:
+    """Peer, TLS (from the transport), user, phase, safe mode."""
+    key = "toolbar.key"
+    out: Fragments = []
+
+    def item(label: str, value: str, style: str = "toolbar") -> None:
+        out.extend([styled(key, f" {label} "), styled(style, value + " ")])
+
+    if state.peer and state.connected:
+        item("peer", f"{state.peer[0]}:{state.peer[1]}")
+    else:
+        item("peer", "not connected", "toolbar.bad")
+    item("tls", _tls_label(state.tls) if state.tls else "none",
+         "toolbar" if state.tls else "toolbar.bad")
+    item("user", state.auth_user or "-")
+    phase = state.phase.value
+    if state.phase is Phase.RCPT:
+        phase = f"rcpt ×{state.recipients}"
+    item("phase", phase)
+    item("safe", "on" if state.safe else "OFF", "toolbar" if state.safe else "toolbar.bad")
+    if state.out_of_step:
+        item("!", "out of step", "toolbar.bad")
+    return out
+
+
+def _tls_label(tls: TlsInfo) -> str:
+    return f"{tls.version} {tls.cipher}" + ("" if tls.verified else " (unverified)")
+
+
+class Screen(Listener):
+    """Shows the traffic the user did not type: replies, TLS, closing."""
+
+    def __init__(self, sink: Sink, redact: bool) -> None:
+        self._sink = sink
+        self._redact = redact  # scripts: output ends up in CI logs
+
+    def on_sent(self, command: Command | None, data: bytes, echo: bool) -> None:
+        if echo:
+            self._sink(format_sent(command, data, self._redact))
+
+    def on_reply(self, reply: Reply, command: Command | None, late: bool) -> None:
+        self._sink(format_reply(reply, command, late))
+
+    def on_tls(self, tls: TlsInfo) -> None:
+        verified = "certificate verified" if tls.verified else f"certificate {tls.verify_error}"
+        self._sink(format_note(f"TLS is up: {tls.version}, {tls.cipher}, {verified}"))
+
+    def on_closed(self, reason: str) -> None:
+        if reason != "closed":
+            self._sink(format_note(f"connection closed: {reason}", "warning"))

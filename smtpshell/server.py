@@ -1,0 +1,261 @@
+"""The practice server: a real SMTP server (aiosmtpd) bound in the running loop.
+
+Owns: `PracticeServer` (port 0 by default, STARTTLS with a CA and certificate
+made at start, AUTH after TLS for demo/demo, a realistic EHLO), the `Inbox`
+of received messages, and `serve_forever` for `--serve`. The tests use it as
+their server; `record_wire` keeps every byte each connection sent.
+Must not: be imported unless --demo, --serve or a test asks for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import ssl
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from .commands import Args, Engine, helper
+from .errors import ConnectionFailed, UsageError
+from .render import inert
+from .tls import PracticeCerts, make_practice_certs
+
+__all__ = ["DEMO_PASSWORD", "DEMO_USER", "Inbox", "InboxHelpers", "PracticeServer", "Received"]
+
+DEMO_USER = "demo"
+DEMO_PASSWORD = "demo"
+# Recipients with these local parts are refused, to show what refusals look like.
+REFUSALS = {
+    "reject": "550 5.1.1 No such mailbox here (the practice server refuses reject@)",
+    "tempfail": "451 4.3.0 Try again later (the practice server defers tempfail@)",
+}
+
+
+@dataclass(frozen=True)
+class Received:
+    """One message as the server stored it (after dot-unstuffing)."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    content: bytes
+    tls: bool
+    user: str | None
+    when: dt.datetime
+
+
+@dataclass
+class Inbox:
+    messages: list[Received] = field(default_factory=list)
+    wire: list[bytearray] = field(default_factory=list)  # per connection, when recorded
+
+
+class _Handler:
+    """aiosmtpd hooks: realistic replies with enhanced status codes."""
+
+    def __init__(self, inbox: Inbox, notify: Callable[[Received], None] | None) -> None:
+        self.inbox = inbox
+        self.notify = notify
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        last = responses.pop()  # "250 HELP"
+        extra = ["250-PIPELINING", "250-ENHANCEDSTATUSCODES"]
+        return responses[:1] + extra + responses[1:] + [last]
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, options: list[str]) -> str:
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 Sender OK"
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, options: list[str]) -> str:
+        refusal = REFUSALS.get(address.split("@", 1)[0].lower())
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 2.1.5 Recipient OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        auth = session.auth_data
+        received = Received(
+            mail_from=envelope.mail_from or "", rcpt_tos=tuple(envelope.rcpt_tos),
+            content=content, tls=session.ssl is not None,
+            user=auth.login.decode() if isinstance(auth, LoginPassword) else None,
+            when=dt.datetime.now(dt.UTC))
+        self.inbox.messages.append(received)
+        if self.notify is not None:
+            self.notify(received)
+        return f"250 2.0.0 Queued as message {len(self.inbox.messages)}"
+
+    async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        return "250 2.0.0 Reset"
+
+    async def handle_NOOP(self, server: SMTP, session: Session, envelope: Envelope,
+                          arg: str) -> str:
+        return "250 2.0.0 OK"
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        return "221 2.0.0 Bye"
+
+
+def _authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+                  auth_data: Any) -> AuthResult:
+    ok = isinstance(auth_data, LoginPassword) and auth_data == (
+        DEMO_USER.encode(), DEMO_PASSWORD.encode())
+    if not ok:
+        return AuthResult(success=False, handled=False,
+                          message="535 5.7.8 Authentication credentials invalid")
+    return AuthResult(success=True, auth_data=auth_data)
+
+
+class _PracticeSMTP(SMTP):
+    AuthLoginUsernameChallenge = "Username:"
+    AuthLoginPasswordChallenge = "Password:"
+
+    def __init__(self, handler: _Handler, wire: bytearray | None, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._wire = wire
+
+    def data_received(self, data: bytes) -> None:
+        if self._wire is not None:
+            self._wire += data
+        super().data_received(data)
+
+
+class PracticeServer:
+    """The practice server. `await start()` binds it (port 0: the OS picks)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 record_wire: bool = False, certs: PracticeCerts | None = None,
+                 size_limit: int = 32 * 1024 * 1024,
+                 notify: Callable[[Received], None] | None = None,
+                 implicit_tls: bool = False) -> None:
+        self.host = host
+        self.port = port
+        self.inbox = Inbox()
+        self.certs = certs or make_practice_certs()
+        self._record = record_wire
+        self._size_limit = size_limit
+        self._notify = notify
+        self._implicit = implicit_tls  # SMTPS (RFC 8314) instead of STARTTLS
+        self._server: asyncio.AbstractServer | None = None
+
+    @property
+    def ca_pem(self) -> str:
+        return self.certs.ca_pem
+
+    def _tls_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        # ssl loads a key only from a file: write it privately, load, remove
+        with tempfile.TemporaryDirectory(prefix="smtpshell-") as folder:
+            cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+            _write_private(cert, self.certs.cert_pem)
+            _write_private(key, self.certs.key_pem)
+            ctx.load_cert_chain(cert, key)
+        return ctx
+
+    async def start(self) -> None:
+        # aiosmtpd logs to "mail.log"; with no handler Python would print its
+        # warnings over the shell's screen
+        logger = logging.getLogger("mail.log")
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
+        loop = asyncio.get_running_loop()
+        ctx = self._tls_context()
+        handler = _Handler(self.inbox, self._notify)
+
+        def factory() -> SMTP:
+            wire = None
+            if self._record:
+                wire = bytearray()
+                self.inbox.wire.append(wire)
+            return _PracticeSMTP(handler, wire, tls_context=None if self._implicit else ctx,
+                                 auth_require_tls=not self._implicit, enable_SMTPUTF8=True,
+                                 hostname="practice.smtpshell.test", ident="smtpshell practice",
+                                 authenticator=_authenticate, data_size_limit=self._size_limit,
+                                 loop=loop)
+
+        self._server = await loop.create_server(factory, self.host, self.port,
+                                                ssl=ctx if self._implicit else None)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+
+def _write_private(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(text)
+
+
+class InboxHelpers:
+    """`:inbox` for --demo: what the practice server received."""
+
+    def __init__(self, engine: Engine, inbox: Inbox) -> None:
+        self.engine = engine
+        self.store = inbox
+
+    @helper(":inbox [N]", "with --demo: the messages the practice server received (N: one)",
+            max_args=1)
+    async def inbox(self, args: Args) -> None:
+        messages = self.store.messages
+        if not messages:
+            self.engine.note("the practice server has received no messages yet")
+            return
+        if not args.positional:
+            lines = [f"{len(messages)} message(s); :inbox N shows one"]
+            lines += [f"  {n}. {_summary(m)}" for n, m in enumerate(messages, 1)]
+            self.engine.note("\n".join(lines))
+            return
+        number = args.positional[0]
+        if not number.isdigit() or not 1 <= int(number) <= len(messages):
+            raise UsageError(f"there is no message {number}", f"1 to {len(messages)}")
+        message = messages[int(number) - 1]
+        text = message.content.decode("utf-8", "backslashreplace").replace("\r\n", "\n")
+        self.engine.note(f"message {number}: {_summary(message)}\n" + inert(text.rstrip("\n")))
+
+
+def _summary(message: Received) -> str:
+    subject = next((line[8:].strip() for line in message.content.decode(
+        "utf-8", "replace").split("\r\n") if line.lower().startswith("subject:")), "")
+    how = "TLS" if message.tls else "plaintext"
+    user = f", user {message.user}" if message.user else ""
+    return (f"from <{message.mail_from}> to {', '.join(f'<{r}>' for r in message.rcpt_tos)}, "
+            f"{len(message.content)} bytes, {how}{user}" +
+            (f", subject {inert(subject)!r}" if subject else ""))
+
+
+async def serve_forever(port: int, host: str = "127.0.0.1") -> None:
+    """--serve: run until Ctrl-C, saying how to connect and what arrives."""
+    server = PracticeServer(host, port, notify=_announce)
+    try:
+        await server.start()
+    except OSError as err:
+        raise ConnectionFailed(f"cannot listen on {host}:{port}: {err.strerror or err}",
+                               "choose another --port") from None
+    folder = tempfile.mkdtemp(prefix="smtpshell-practice-")
+    ca_path = os.path.join(folder, "ca.pem")
+    _write_private(ca_path, server.ca_pem)
+    print(f"Practice server on {host}:{server.port} (user {DEMO_USER}, password "
+          f"{DEMO_PASSWORD}); its CA is in {ca_path}\n"
+          f"Connect with:  smtpshell {host}:{server.port} --starttls --cafile {ca_path}\n"
+          "Ctrl-C stops it; messages are kept in memory until then.", flush=True)
+    await asyncio.Event().wait()
+
+
+def _announce(message: Received) -> None:
+    print(f"received: {_summary(message)}", flush=True)

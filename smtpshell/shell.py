@@ -1,0 +1,147 @@
+"""The interactive front end on prompt_toolkit.
+
+Owns: the PromptSession (prompt naming peer and layer, bottom toolbar,
+history that never stores a secret, mode 0600), printing above the prompt,
+yes/no and hidden-password prompts, Ctrl-C (stop waiting) and Ctrl-D (end
+DATA, else QUIT and leave).
+Must not: decide what a line means — the Engine does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.shortcuts import print_formatted_text
+from prompt_toolkit.styles import Style
+
+from . import safety
+from .commands import Engine
+from .errors import SmtpShellError
+from .render import STYLE, Fragments, format_error, format_note, prompt_text, toolbar
+from .session import Phase, SessionState
+
+__all__ = ["ShellUI", "make_history", "run_shell"]
+
+
+class ShellUI:
+    """Prints above the prompt; asks questions on the same terminal."""
+
+    def __init__(self, color: bool) -> None:
+        self.style = Style.from_dict(STYLE if color else {})
+        self.color = color
+
+    def show(self, fragments: Fragments) -> None:
+        print_formatted_text(FormattedText(fragments), style=self.style, end="")
+
+    async def confirm(self, question: str) -> bool:
+        answer = await self._ask(f"{question} Send anyway? [y/N] ", password=False)
+        return (answer or "").strip().lower() in ("y", "yes")
+
+    async def secret(self, prompt: str) -> str | None:
+        return await self._ask(prompt, password=True)
+
+    async def _ask(self, message: str, password: bool) -> str | None:
+        session: PromptSession[str] = PromptSession(style=self.style)
+        try:
+            return await session.prompt_async(message, is_password=password)
+        except (EOFError, KeyboardInterrupt):
+            return None
+
+
+class _SecretFilter(History):
+    """Wraps a history so that credentials and AUTH answers are never stored."""
+
+    def __init__(self, inner: History, is_secret: Callable[[str], bool]) -> None:
+        super().__init__()
+        self._inner = inner
+        self._is_secret = is_secret
+
+    def load_history_strings(self) -> Any:
+        return self._inner.load_history_strings()
+
+    def append_string(self, string: str) -> None:
+        if not self._is_secret(string):
+            super().append_string(string)
+
+    def store_string(self, string: str) -> None:
+        self._inner.store_string(string)
+
+
+def make_history(path: Path | None, is_secret: Callable[[str], bool]) -> History:
+    """A file history created private (0600), or one in memory (--no-history)."""
+    if path is None:
+        return _SecretFilter(InMemoryHistory(), is_secret)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)
+    return _SecretFilter(FileHistory(str(path)), is_secret)
+
+
+def secret_text(engine: Engine) -> Callable[[str], bool]:
+    """Is any line of this accepted text a secret (AUTH, an answer to 334, a credential helper)?"""
+
+    def check(text: str) -> bool:
+        for line in text.split("\n"):
+            name = line[1:].split(" ", 1)[0].lower() if line.startswith(":") else ""
+            found = engine.helpers.get(name) if name else None
+            if (found and found[0].secret) or safety.is_secret(line.removeprefix("::"),
+                                                               engine.state):
+                return True
+        return False
+
+    return check
+
+
+async def run_shell(engine: Engine, state: SessionState, ui: ShellUI,
+                    history: History) -> int:
+    """The REPL: read a line, let the Engine run it, until :quit or Ctrl-D."""
+    session: PromptSession[str] = PromptSession(
+        history=history, style=ui.style, bottom_toolbar=lambda: FormattedText(toolbar(state)),
+        enable_history_search=False)
+    while not engine.finished:
+        try:
+            text = await session.prompt_async(lambda: FormattedText(prompt_text(state)))
+        except KeyboardInterrupt:
+            continue  # Ctrl-C at the prompt clears the line, as in a shell
+        except EOFError:
+            await _interruptible(engine, _ctrl_d(engine))
+            continue
+        await _interruptible(engine, engine.handle_text(text))
+    return 0
+
+
+async def _ctrl_d(engine: Engine) -> None:
+    if engine.state.phase is Phase.DATA and engine.state.connected:
+        await engine.end_data(echo=True)
+    else:
+        await engine.hang_up(quit_first=True)
+        engine.finished = True
+
+
+async def _interruptible(engine: Engine, work: Coroutine[Any, Any, object]) -> None:
+    """Run one step; Ctrl-C (SIGINT, the terminal is cooked now) stops the wait."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work)
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+        engine.ui.show(format_note("interrupted", "warning"))
+    except SmtpShellError as err:
+        engine.ui.show(format_error(err))
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)

@@ -1,0 +1,94 @@
+"""Safe-mode verdicts, as a table."""
+
+from __future__ import annotations
+
+import pytest
+
+from smtpshell import safety
+from smtpshell.protocol import Capabilities, Reply
+from smtpshell.session import Phase, SessionState, TlsInfo
+
+TLS = TlsInfo("TLSv1.3", "X", 256, None, verified=True)
+
+
+def state(**kw: object) -> SessionState:
+    s = SessionState()
+    s.observe_connected("mx.test", 25, None)
+    s.capabilities = Capabilities.from_ehlo(Reply(250, ("250-mx", "250 8BITMIME")))
+    for key, value in kw.items():
+        setattr(s, key, value)
+    return s
+
+
+@pytest.mark.parametrize("line", ["R", "Q", "k", "K", "C", " R "])
+def test_sclient_traps_are_not_sent(line: str) -> None:
+    verdict = safety.check_command(line, state())
+    assert verdict.action == "refuse"
+    assert "openssl s_client" in verdict.reason and verdict.hint
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ("NOOP\rRSET", "bare CR"), ("NOOP\nRSET", "bare LF"), ("NOOP\0", "NUL"),
+    ("NOOP \x1b[31m", "U+001B"),
+])
+def test_control_characters_refused(line: str, problem: str) -> None:
+    verdict = safety.check_command(line, state())
+    assert verdict.action == "refuse" and problem in verdict.reason
+
+
+def test_limits() -> None:
+    assert safety.check_command("NOOP " + "x" * 505, state()).action == "send"  # 512 with CRLF
+    verdict = safety.check_command("NOOP " + "x" * 506, state())
+    assert verdict.action == "refuse" and "512" in verdict.reason
+    assert safety.check_command("AUTH PLAIN " + "A" * 4000, state(tls=TLS)).action == "send"
+    assert safety.check_text("x" * 998, state()).action == "send"
+    verdict = safety.check_text("x" * 999, state())
+    assert verdict.action == "refuse" and "1000" in verdict.reason
+
+
+def test_non_ascii_needs_smtputf8() -> None:
+    verdict = safety.check_command("MAIL FROM:<jöran@example>", state(phase=Phase.IDLE))
+    assert verdict.action == "refuse" and "SMTPUTF8" in verdict.reason
+    caps = Capabilities.from_ehlo(Reply(250, ("250-mx", "250 SMTPUTF8")))
+    assert safety.check_command("MAIL FROM:<jöran@example>", state(capabilities=caps)) \
+        .action == "send"
+
+
+def test_eight_bit_text_warns_without_8bitmime() -> None:
+    assert safety.check_text("grüße", state()).reason == ""
+    verdict = safety.check_text("grüße", state(capabilities=Capabilities()))
+    assert verdict.action == "send" and "8BITMIME" in verdict.reason
+
+
+@pytest.mark.parametrize(("line", "kw", "word"), [
+    ("RCPT TO:<a@b>", {}, "RCPT before MAIL"),
+    ("DATA", {"phase": Phase.MAIL}, "DATA before any accepted RCPT"),
+    ("MAIL FROM:<a@b>", {"phase": Phase.RCPT}, "already open"),
+    ("MAIL FROM:<a@b>", {"capabilities": None}, "before EHLO"),
+    ("AUTH PLAIN AGRlbW8AZGVtbw==", {}, "without TLS"),
+    ("AUTH PLAIN AGRlbW8AZGVtbw==", {"tls": TlsInfo("TLSv1.3", "X", 256, None, False)},
+     "not verified"),
+    ("AUTH PLAIN AGRlbW8AZGVtbw==", {"tls": TLS, "capabilities": None}, "before EHLO"),
+    ("NOOP", {"closing": True}, "closing"),
+])
+def test_order_mistakes_ask(line: str, kw: dict[str, object], word: str) -> None:
+    verdict = safety.check_command(line, state(**kw))
+    assert verdict.action == "confirm" and word in verdict.reason
+
+
+def test_good_order_just_sends() -> None:
+    assert safety.check_command("RCPT TO:<a@b>", state(phase=Phase.MAIL)) == safety.SEND
+    assert safety.check_command("DATA", state(phase=Phase.RCPT)) == safety.SEND
+    assert safety.check_command("AUTH LOGIN", state(tls=TLS)) == safety.SEND
+
+
+def test_unsafe_mode_sends_but_never_a_second_starttls() -> None:
+    assert safety.check_command("R", state(safe=False)) == safety.SEND
+    assert safety.check_command("NOOP\rX", state(safe=False)) == safety.SEND
+    assert safety.check_command("starttls", state(safe=False, tls=TLS)).action == "refuse"
+
+
+def test_secrets() -> None:
+    assert safety.is_secret("auth plain AGRlbW8AZGVtbw==", state())
+    assert safety.is_secret("ZGVtbw==", state(auth_dialog=True))
+    assert not safety.is_secret("MAIL FROM:<a@b>", state())
