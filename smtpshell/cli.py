@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 done, 1 a scripted line got an unexpected 4xx/5xx, "
                "2 usage error, 3 connection or TLS failure.")
     p.add_argument("server", nargs="?", metavar="HOST[:PORT]", help="the server to connect to")
-    p.add_argument("-p", "--port", type=int, help="port (default 25; 465 implies --tls)")
+    p.add_argument("-p", "--port", type=_port, help="port (default 25; 465 implies --tls)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--tls", "--smtps", "--tls-on-connect", dest="tls", action="store_true",
                       help="implicit TLS from the first byte (RFC 8314)")
@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return int(text)
+
+
 def make_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     """defaults < profile < flags."""
     profile: dict[str, Any] = load_profile(args.profile, env) if args.profile else {}
@@ -108,7 +114,10 @@ def _target(args: argparse.Namespace, profile: Mapping[str, Any]) -> Target | No
     server = args.server or profile.get("host")
     if server is None:
         return None
-    host, port = parse_hostport(server, args.port or profile.get("port"))
+    given = args.port if args.port is not None else profile.get("port")
+    host, port = parse_hostport(server, given)
+    if port == 0:
+        raise UsageError("port 0 is only for --serve (it lets the system pick)")
     mode: TlsMode | None = ("tls" if args.tls else "starttls" if args.starttls else
             "plain" if args.plain else profile.get("tls"))
     port = port or (465 if mode == "tls" else 25)
@@ -123,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = make_settings(args, os.environ)
         if args.serve:
-            return _serve(args.port or SERVE_PORT)
+            return _serve(SERVE_PORT if args.port is None else args.port)
         if not args.demo and settings.target is None:
             raise UsageError("no server given", "smtpshell HOST[:PORT], or --demo to practise")
         return asyncio.run(_session(args, settings))

@@ -256,9 +256,12 @@ class Engine:
             return True
         if verdict.action == "confirm" and await self.ui.confirm(verdict.reason):
             return True
-        reason = verdict.reason if verdict.action == "refuse" else (
-            f"Not sent: {verdict.reason}" + (" (a script cannot confirm; --unsafe sends such "
-                                             "lines)" if self.script else ""))
+        if verdict.action == "refuse":
+            reason = verdict.reason
+        elif self.script:
+            reason = f"Not sent: {verdict.reason} (a script cannot confirm; --unsafe sends it)"
+        else:
+            reason = "Not sent."
         self.note(reason, "warning")
         if verdict.hint:
             self.note(f"hint: {verdict.hint}")

@@ -43,7 +43,8 @@ class ShellUI:
         print_formatted_text(FormattedText(fragments), style=self.style, end="")
 
     async def confirm(self, question: str) -> bool:
-        answer = await self._ask(f"{question} Send anyway? [y/N] ", password=False)
+        self.show(format_note(question, "warning"))
+        answer = await self._ask("Send anyway? [y/N] ", password=False)
         return (answer or "").strip().lower() in ("y", "yes")
 
     async def secret(self, prompt: str) -> str | None:

@@ -124,9 +124,11 @@ class RawPeer:
         return data
 
     async def until_closed(self) -> bytes:
-        """Everything the client sends until it closes."""
-        async with asyncio.timeout(STEP):
-            rest = await self.reader.read()
+        """Everything the client sends until it closes (or resets: an abort)."""
+        rest = b""
+        with contextlib.suppress(ConnectionResetError):
+            async with asyncio.timeout(STEP):
+                rest = await self.reader.read()
         self.received += rest
         return rest
 

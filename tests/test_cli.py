@@ -1,0 +1,154 @@
+"""The CLI as a subprocess: scripts, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+
+from support import LOOPBACK, STEP, practice, run
+
+from smtpshell.tls import make_practice_certs
+
+SEND = ("EHLO cli.example\nMAIL FROM:<a@example.com>\nRCPT TO:<b@example.com>\nDATA\n"
+        "Subject: from a script\n\nbody\n.\nQUIT\n")
+
+
+async def smtpshell(*args: str, stdin: str = "", env: dict[str, str] | None = None
+                    ) -> tuple[int, str, str]:
+    """Run `python -m smtpshell ARGS` with stdin as a pipe (so: script mode)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "smtpshell", *args, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})})
+    async with asyncio.timeout(STEP * 2):
+        out, err = await proc.communicate(stdin.encode())
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def test_piped_script_exits_0_and_the_message_arrives() -> None:
+    async def scenario() -> None:
+        async with practice() as server:
+            code, out, err = await smtpshell(f"{LOOPBACK}:{server.port}", stdin=SEND)
+            assert (code, err) == (0, "")
+            assert "250 2.0.0 Queued" in out and "-> EHLO cli.example" in out
+            assert server.inbox.messages[0].content == b"Subject: from a script\r\n\r\nbody\r\n"
+            assert bytes(server.inbox.wire[0]).endswith(b".\r\nQUIT\r\n")
+
+    run(scenario())
+
+
+def test_rejected_command_exits_1_after_quit() -> None:
+    async def scenario() -> None:
+        async with practice() as server:
+            script = "EHLO cli.example\nMAIL FROM:<a@example.com>\nRCPT TO:<reject@example.com>\n" \
+                     "DATA\n"
+            code, out, _ = await smtpshell(f"{LOOPBACK}:{server.port}", stdin=script)
+            assert code == 1
+            assert "550 5.1.1" in out and "script line 3 got an unexpected reply" in out
+            assert bytes(server.inbox.wire[0]).endswith(b"RCPT TO:<reject@example.com>\r\n"
+                                                        b"QUIT\r\n")
+
+    run(scenario())
+
+
+def test_expect_allows_a_failure(tmp_path: Path) -> None:
+    script = tmp_path / "check.smtp"
+    script.write_bytes(b"\xef\xbb\xbf# a comment\r\nEHLO cli.example\r\nMAIL FROM:<a@example.com>"
+                       b"\r\n:expect 550\r\nRCPT TO:<reject@example.com>\r\n")
+
+    async def scenario() -> None:
+        async with practice() as server:
+            code, out, err = await smtpshell(f"{LOOPBACK}:{server.port}", "--script",
+                                             str(script))
+            assert (code, err) == (0, ""), out
+            assert b"# a comment" not in bytes(server.inbox.wire[0])
+
+    run(scenario())
+
+
+def test_a_line_that_needs_confirmation_is_not_sent_from_a_script() -> None:
+    async def scenario() -> None:
+        async with practice() as server:
+            code, out, _ = await smtpshell(f"{LOOPBACK}:{server.port}",
+                                           stdin="EHLO x.example\nRCPT TO:<b@example.com>\n")
+            assert code == 1 and "a script cannot confirm" in out
+            assert bytes(server.inbox.wire[0]) == b"EHLO x.example\r\nQUIT\r\n"
+            code, _, _ = await smtpshell(f"{LOOPBACK}:{server.port}", "--unsafe",
+                                         stdin="EHLO x.example\n:expect 503\n"
+                                               "RCPT TO:<b@example.com>\n")
+            assert code == 0
+
+    run(scenario())
+
+
+def test_bad_option_exits_2() -> None:
+    code, _, err = run(smtpshell("--no-such-option"))
+    assert code == 2 and "usage:" in err
+    code, _, err = run(smtpshell())
+    assert code == 2 and err.startswith("smtpshell: no server given")
+
+
+def test_refused_connection_exits_3_with_one_line() -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens
+        sock.bind((LOOPBACK, 0))
+        port = sock.getsockname()[1]
+    code, out, err = run(smtpshell(f"{LOOPBACK}:{port}", stdin="EHLO x\n"))
+    assert code == 3 and out == ""
+    assert err.count("\n") == 1 and "refused the connection" in err
+    assert "Traceback" not in err
+
+
+def test_starttls_and_certificate_checks(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with practice() as server:
+            ca = tmp_path / "ca.pem"
+            ca.write_text(server.ca_pem)
+            where = f"{LOOPBACK}:{server.port}"
+            code, out, err = await smtpshell(where, "--starttls", "--cafile", str(ca),
+                                             stdin="NOOP\n")
+            assert (code, err) == (0, "") and "TLS is up: TLSv1.3" in out
+            other = tmp_path / "other.pem"
+            other.write_text(make_practice_certs().ca_pem)
+            code, out, err = await smtpshell(where, "--starttls", "--cafile", str(other),
+                                             stdin="NOOP\n")
+            assert code == 3 and "unknown certificate authority" in err
+            assert "Traceback" not in err + out
+            code, out, err = await smtpshell(where, "--starttls", "--insecure", stdin="NOOP\n")
+            assert code == 0 and "not checked (--insecure)" in out
+
+    run(scenario())
+
+
+def test_demo_runs_a_script() -> None:
+    code, out, err = run(smtpshell("--demo", stdin=SEND + ":inbox\n"))
+    assert (code, err) == (0, "")
+    assert "1 message(s)" in out
+
+
+def test_serve_says_how_to_connect() -> None:
+    async def scenario() -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "smtpshell", "--serve", "--port", "0",
+            stdout=asyncio.subprocess.PIPE)
+        assert proc.stdout is not None
+        try:
+            async with asyncio.timeout(STEP):
+                first, second, _ = [(await proc.stdout.readline()).decode() for _ in range(3)]
+            assert first.startswith("Practice server on 127.0.0.1:")
+            assert not first.startswith("Practice server on 127.0.0.1:2525 ")  # --port 0
+            command = second.split("Connect with:", 1)[1].split()
+            assert command[0] == "smtpshell" and "--cafile" in command
+            code, out, _ = await smtpshell(*command[1:], stdin=SEND)
+            assert code == 0, out
+            async with asyncio.timeout(STEP):
+                assert "received: from <a@example.com>" in (await proc.stdout.readline()
+                                                            ).decode()
+        finally:
+            proc.terminate()
+            await proc.wait()
+
+    run(scenario())

@@ -1,0 +1,109 @@
+"""The prompt_toolkit front end, driven through pipe input."""
+
+from __future__ import annotations
+
+import io
+import stat
+from pathlib import Path
+
+from prompt_toolkit.application import create_app_session
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output.plain_text import PlainTextOutput
+from support import practice, practice_settings, run
+
+from smtpshell.commands import Engine
+from smtpshell.server import InboxHelpers, PracticeServer
+from smtpshell.session import SessionState
+from smtpshell.shell import ShellUI, make_history, run_shell, secret_text
+
+CTRL_D = "\x04"
+
+
+async def drive(server: PracticeServer, keys: str, history: Path) -> tuple[Engine, str]:
+    """Type `keys` into a real PromptSession; return the engine and the screen text."""
+    screen = io.StringIO()
+    with create_pipe_input() as pipe, create_app_session(input=pipe,
+                                                         output=PlainTextOutput(screen)):
+        ui = ShellUI(color=False)
+        settings = practice_settings(server)
+        state = SessionState()
+        engine = Engine(settings, state, ui,
+                        helper_groups=[lambda e: InboxHelpers(e, server.inbox)])
+        assert settings.target is not None
+        await engine.open_target(settings.target)
+        pipe.send_text(keys)
+        code = await run_shell(engine, state, ui, make_history(history, secret_text(engine)))
+        assert code == 0
+    return engine, screen.getvalue()
+
+
+SESSION = "\r".join([
+    "EHLO client.example", ":starttls", "AUTH PLAIN AGRlbW8AZGVtbw==",
+    "MAIL FROM:<me@example.com>", "RCPT TO:<you@example.com>", "DATA", "From: me@example.com",
+    "Subject: test", "", "hello", ".", ":inbox", "QUIT", ""]) + CTRL_D
+
+
+def test_the_classic_session_typed_at_the_prompt(tmp_path: Path) -> None:
+    history = tmp_path / "state" / "history"
+
+    async def scenario() -> None:
+        async with practice() as server:
+            engine, screen = await drive(server, SESSION, history)
+            assert bytes(server.inbox.wire[0]) == (
+                b"EHLO client.example\r\nSTARTTLS\r\nEHLO [127.0.0.1]\r\n"
+                b"AUTH PLAIN AGRlbW8AZGVtbw==\r\nMAIL FROM:<me@example.com>\r\n"
+                b"RCPT TO:<you@example.com>\r\nDATA\r\nFrom: me@example.com\r\n"
+                b"Subject: test\r\n\r\nhello\r\n.\r\nQUIT\r\n")
+            assert server.inbox.messages[0].content.endswith(b"\r\n\r\nhello\r\n")
+            assert "data> " in screen and "tls1.3> " in screen
+            assert "1 message(s)" in screen and "221 2.0.0 Bye" in screen
+            assert engine.finished
+
+    run(scenario())
+    saved = history.read_text()
+    assert "MAIL FROM:<me@example.com>" in saved
+    assert "AUTH" not in saved and "AGRlbW8AZGVtbw" not in saved
+    assert stat.S_IMODE(history.stat().st_mode) == 0o600
+
+
+def test_paste_is_split_into_lines_and_ctrl_d_ends_data(tmp_path: Path) -> None:
+    keys = ("\x1b[200~EHLO paste.example\nMAIL FROM:<a@example.com>\nRCPT TO:<b@example.com>"
+            "\nDATA\nSubject: pasted\n\n.x\x1b[201~\r" + CTRL_D + "QUIT\r" + CTRL_D)
+
+    async def scenario() -> None:
+        async with practice() as server:
+            await drive(server, keys, tmp_path / "h")
+            assert server.inbox.messages[0].content == b"Subject: pasted\r\n\r\n.x\r\n"
+            assert bytes(server.inbox.wire[0]).endswith(b"\r\n..x\r\n.\r\nQUIT\r\n")
+
+    run(scenario())
+
+
+def test_sclient_habits_and_bad_helpers_leave_the_shell_up(tmp_path: Path) -> None:
+    keys = "\r".join(["R", "Q", ":nonsense", "::x", "NOOP", ""]) + CTRL_D
+
+    async def scenario() -> None:
+        async with practice() as server:
+            _, screen = await drive(server, keys, tmp_path / "h")
+            assert screen.count("openssl s_client") == 2
+            assert "There is no helper :nonsense" in screen
+            assert bytes(server.inbox.wire[0]) == b":x\r\nNOOP\r\nQUIT\r\n"
+            assert "Traceback" not in screen
+
+    run(scenario())
+
+
+def test_confirmation_is_asked_at_the_prompt(tmp_path: Path) -> None:
+    keys = "\r".join(["EHLO a.example", "RCPT TO:<x@example.com>", "n",
+                      "RCPT TO:<y@example.com>", "y", ""]) + CTRL_D
+
+    async def scenario() -> None:
+        async with practice() as server:
+            _, screen = await drive(server, keys, tmp_path / "h")
+            assert "! RCPT before MAIL: there is no transaction to add a recipient to." in screen
+            assert "Send anyway? [y/N] n" in screen and "Send anyway? [y/N] y" in screen
+            assert screen.count("! Not sent.") == 1  # the one answered "n"
+            assert bytes(server.inbox.wire[0]) == (b"EHLO a.example\r\nRCPT TO:<y@example.com>"
+                                                   b"\r\nQUIT\r\n")
+
+    run(scenario())
