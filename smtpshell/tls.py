@@ -34,6 +34,7 @@ _VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
 # OpenSSL X509_V_ERR_* codes (openssl verify(1)) in the user's words.
 _VERIFY_REASONS = {
+    7: "its signature does not match the trusted CA of that name",
     9: "the certificate is not valid yet",
     10: "the certificate has expired",
     18: "the certificate is self-signed",
@@ -118,40 +119,50 @@ class PracticeCerts:
 
 
 def make_practice_certs(names: tuple[str, ...] = ("localhost", "127.0.0.1", "::1"),
-                        *, days: int = 30) -> PracticeCerts:
-    """A throwaway CA and a server certificate it signed, made in memory."""
+                        *, days: int = 30, expired: bool = False,
+                        self_signed: bool = False) -> PracticeCerts:
+    """A throwaway CA and a server certificate it signed, made in memory.
+
+    `expired` dates both in the past; `self_signed` makes the server
+    certificate sign itself (the CA is then unrelated to it).
+    """
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     now = dt.datetime.now(dt.UTC)
+    start, end = ((now - dt.timedelta(days=days + 1), now - dt.timedelta(days=1)) if expired
+                  else (now - dt.timedelta(minutes=5), now + dt.timedelta(days=days)))
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    def builder(subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey,
+                ca: bool) -> x509.CertificateBuilder:
+        return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(start).not_valid_after(end)
+                .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None),
+                               critical=True))
+
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smtpshell practice CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - dt.timedelta(minutes=5))
-          .not_valid_after(now + dt.timedelta(days=days))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+    ca_name = name("smtpshell practice CA")
+    ca = (builder(ca_name, ca_name, ca_key, True)
           .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
                                        False), critical=True)
           .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
                          critical=False)
           .sign(ca_key, hashes.SHA256()))
-    sans: list[x509.GeneralName] = [_san(n) for n in names]
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=days))
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
+    subject = name(names[0])
+    signer = key if self_signed else ca_key
+    cert = (builder(subject, subject if self_signed else ca_name, key, False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+                signer.public_key()), critical=False)
+            .add_extension(x509.SubjectAlternativeName([_san(n) for n in names]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .sign(signer, hashes.SHA256()))
     pem = serialization.Encoding.PEM
     key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())

@@ -204,3 +204,10 @@ async def raw_engine(server: RawServer, mode: str = "plain", ui: RecordingUI | N
     ui = ui or RecordingUI()
     settings = raw_settings(server, mode, **changes)
     return Engine(settings, SessionState(safe=settings.safe), ui, script=script), ui
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = STEP) -> None:
+    """Wait for a state to hold (checked as the loop turns), or fail after `timeout`."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)

@@ -8,7 +8,7 @@ import socket
 import sys
 from pathlib import Path
 
-from support import LOOPBACK, STEP, practice, run
+from support import LOOPBACK, STEP, RawPeer, RawServer, practice, run
 
 from smtpshell.tls import make_practice_certs
 
@@ -150,5 +150,21 @@ def test_serve_says_how_to_connect() -> None:
         finally:
             proc.terminate()
             await proc.wait()
+
+    run(scenario())
+
+
+def test_starttls_option_without_starttls_on_offer_exits_3() -> None:
+    async def server(peer: RawPeer) -> None:
+        await peer.greet_ehlo("PIPELINING")
+        await peer.until_closed()
+
+    async def scenario() -> None:
+        async with RawServer(server) as srv:
+            code, _, err = await smtpshell(f"{LOOPBACK}:{srv.port}", "--starttls",
+                                             "--ehlo", "ci.example", stdin="MAIL FROM:<a@b>\n")
+            await srv.finished()
+            assert code == 3 and "does not offer STARTTLS" in err
+            assert srv.received == b"EHLO ci.example\r\n"
 
     run(scenario())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from support import RecordingUI, engine_for, lines, practice, run
 
-from smtpshell.config import TlsOptions
+from smtpshell.config import Target, TlsOptions
+from smtpshell.connection import _connect_error
 from smtpshell.errors import ServerClosed, TlsFailed, UsageError
 from smtpshell.protocol import encode_data
 from smtpshell.session import Phase
@@ -213,3 +216,32 @@ def test_expect() -> None:
             assert not result.expected  # without :expect a 5xx is unexpected
 
     run(scenario())
+
+
+@pytest.mark.parametrize(("certs", "reason"), [
+    ({"expired": True}, "the certificate has expired"),
+    ({"self_signed": True}, "the certificate is self-signed"),
+    ({"names": ("other.example",)}, "it was issued for another IP address"),
+])
+def test_verification_failures_name_the_reason(certs: dict[str, Any], reason: str) -> None:
+    made = make_practice_certs(**certs)
+
+    async def scenario() -> None:
+        async with practice(certs=made) as server:
+            engine, _ = await engine_for(server, tls=TlsOptions(cadata=made.ca_pem))
+            with pytest.raises(TlsFailed, match=reason):
+                await lines(engine, ":starttls")
+            assert not engine.state.connected
+            engine.settings = replace(engine.settings, tls=TlsOptions(insecure=True))
+            await lines(engine, ":reconnect", ":starttls")
+            assert engine.state.tls is not None and not engine.state.tls.verified
+
+    run(scenario())
+
+
+def test_connect_errors_are_sentences() -> None:
+    target = Target("no-such-host.invalid", 25)
+    err = _connect_error(socket.gaierror(-2, "Name or service not known"), target)
+    assert str(err) == "cannot find the host 'no-such-host.invalid': the name does not resolve"
+    err = _connect_error(ConnectionRefusedError(111, "refused"), target)
+    assert "refused the connection" in str(err) and err.exit_code == 3

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
-from support import RawPeer, RawServer, RecordingUI, lines, raw_engine, raw_settings, run
+from support import (
+    STEP,
+    RawPeer,
+    RawServer,
+    RecordingUI,
+    lines,
+    raw_engine,
+    raw_settings,
+    run,
+    wait_until,
+)
 
 from smtpshell.commands import Engine
 from smtpshell.connection import Listener
-from smtpshell.errors import ConnectionFailed, ProtocolViolation, ServerClosed, TlsFailed
+from smtpshell.errors import (
+    ConnectionFailed,
+    ProtocolViolation,
+    ReplyTimeout,
+    ServerClosed,
+    TlsFailed,
+)
 from smtpshell.protocol import Command, Reply
 from smtpshell.session import SessionState
 
@@ -201,5 +218,34 @@ def test_a_server_that_is_not_smtp_says_what_it_is(banner: bytes, kind: str) -> 
             assert engine.target is not None
             with pytest.raises(ConnectionFailed, match=f"not an SMTP server.*{kind}"):
                 await engine.open_target(engine.target)
+
+    run(scenario())
+
+
+def test_reply_timeout_then_the_late_reply_is_paired_with_its_command() -> None:
+    gave_up = asyncio.Event()
+
+    async def server(peer: RawPeer) -> None:
+        await peer.send(b"220 raw.test\r\n")
+        await peer.expect(b"NOOP")
+        await gave_up.wait()
+        await peer.send(b"250 2.0.0 late but here\r\n")
+        await peer.expect(b"RSET")
+        await peer.send(b"250 2.0.0 reset\r\n")
+        await peer.until_closed()
+
+    async def scenario() -> None:
+        async with RawServer(server) as srv:
+            engine, ui = await raw_engine(srv, timeout=0.2)
+            await engine.open_target(srv.target())
+            with pytest.raises(ReplyTimeout, match=r"no reply within 0\.2 s"):
+                await lines(engine, "NOOP")
+            assert engine.state.out_of_step
+            gave_up.set()
+            await wait_until(lambda: "late but here" in ui.text)
+            assert "late reply to NOOP" in ui.text and not engine.state.out_of_step
+            engine.settings = replace(engine.settings, timeout=STEP)
+            result = await engine.handle_line("RSET")
+            assert result.reply is not None and result.reply.texts == ("2.0.0 reset",)
 
     run(scenario())

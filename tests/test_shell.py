@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import stat
 from pathlib import Path
@@ -9,7 +10,15 @@ from pathlib import Path
 from prompt_toolkit.application import create_app_session
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output.plain_text import PlainTextOutput
-from support import practice, practice_settings, run
+from support import (
+    RawPeer,
+    RawServer,
+    practice,
+    practice_settings,
+    raw_settings,
+    run,
+    wait_until,
+)
 
 from smtpshell.commands import Engine
 from smtpshell.server import InboxHelpers, PracticeServer
@@ -105,5 +114,35 @@ def test_confirmation_is_asked_at_the_prompt(tmp_path: Path) -> None:
             assert screen.count("! Not sent.") == 1  # the one answered "n"
             assert bytes(server.inbox.wire[0]) == (b"EHLO a.example\r\nRCPT TO:<y@example.com>"
                                                    b"\r\nQUIT\r\n")
+
+    run(scenario())
+
+
+def test_unsolicited_421_prints_above_the_waiting_prompt(tmp_path: Path) -> None:
+    async def server(peer: RawPeer) -> None:
+        await peer.send(b"220 raw.test\r\n")
+        await peer.send(b"421 4.4.2 raw.test closing: idle too long\r\n")
+        peer.close()
+
+    async def scenario() -> None:
+        screen = io.StringIO()
+        async with RawServer(server) as srv:
+            with create_pipe_input() as pipe, create_app_session(
+                    input=pipe, output=PlainTextOutput(screen)):
+                ui = ShellUI(color=False)
+                state = SessionState()
+                engine = Engine(raw_settings(srv), state, ui)
+                await engine.open_target(srv.target())
+                shell = asyncio.ensure_future(run_shell(
+                    engine, state, ui, make_history(None, secret_text(engine))))
+                await wait_until(lambda: "closed>" in screen.getvalue())
+                assert not shell.done()  # the prompt was up all along
+                pipe.send_text(CTRL_D)
+                assert await shell == 0
+        text = screen.getvalue()
+        assert "421 4.4.2 raw.test closing" in text
+        assert text.index("421 4.4.2") < text.rindex("closed>")
+        assert "connection closed: the server closed the connection" in text
+        assert srv.received == b""
 
     run(scenario())
