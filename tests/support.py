@@ -199,11 +199,15 @@ def raw_settings(server: RawServer, mode: str = "plain", **changes: Any) -> Sett
 
 
 async def raw_engine(server: RawServer, mode: str = "plain", ui: RecordingUI | None = None,
-                     *, script: bool = False, **changes: Any) -> tuple[Engine, RecordingUI]:
-    """An Engine aimed at the raw server (not yet connected)."""
+                     *, script: bool = False, connect: bool = True, **changes: Any
+                     ) -> tuple[Engine, RecordingUI]:
+    """An Engine aimed at the raw server, connected unless told otherwise."""
     ui = ui or RecordingUI()
     settings = raw_settings(server, mode, **changes)
-    return Engine(settings, SessionState(safe=settings.safe), ui, script=script), ui
+    engine = Engine(settings, SessionState(safe=settings.safe), ui, script=script)
+    if connect:
+        await engine.open_target(server.target(mode))
+    return engine, ui
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = STEP) -> None:

@@ -91,10 +91,8 @@ def test_starttls_option_against_a_server_without_it_sends_nothing_after_ehlo() 
 
     async def scenario() -> None:
         async with RawServer(server) as srv:
-            engine, _ = await raw_engine(srv, "starttls", ehlo="x.example")
-            assert engine.target is not None
             with pytest.raises(TlsFailed, match="does not offer STARTTLS"):
-                await engine.open_target(engine.target)
+                await raw_engine(srv, "starttls", ehlo="x.example")
             await srv.finished()
             assert srv.received == b"EHLO x.example\r\n"
 
@@ -111,10 +109,9 @@ def test_starttls_refused_never_continues_in_plaintext(answer: bytes) -> None:
 
     async def scenario() -> None:
         async with RawServer(server) as srv:
-            engine, _ = await raw_engine(srv, "starttls", ehlo="x.example")
-            assert engine.target is not None
+            engine, _ = await raw_engine(srv, "starttls", connect=False, ehlo="x.example")
             with pytest.raises(TlsFailed, match="refused STARTTLS"):
-                await engine.open_target(engine.target)
+                await engine.open_target(srv.target("starttls"))
             await srv.finished()
             assert srv.received == b"EHLO x.example\r\nSTARTTLS\r\n"
             assert engine.state.phase.value == "idle" and not engine.state.auth_dialog
@@ -141,8 +138,6 @@ def test_broken_replies_are_shown_flagged_and_not_fatal(reply: bytes, problem: s
     async def scenario() -> None:
         async with RawServer(server) as srv:
             engine, ui = await raw_engine(srv)
-            assert engine.target is not None
-            await engine.open_target(engine.target)
             await lines(engine, "NOOP")
             if problem:
                 assert "! server: " in ui.text and problem in ui.text
@@ -165,8 +160,6 @@ def test_close_mid_reply_is_reported_and_the_shell_goes_on() -> None:
     async def scenario() -> None:
         async with RawServer(server) as srv:
             engine, ui = await raw_engine(srv)
-            assert engine.target is not None
-            await engine.open_target(engine.target)
             result = await engine.handle_line("EHLO x.example")
             assert result.reply is not None and result.reply.code == 250
             assert "closed in the middle of this reply" in ui.text
@@ -190,8 +183,6 @@ def test_unsolicited_421_is_shown_and_marks_the_session() -> None:
     async def scenario() -> None:
         async with RawServer(server) as srv:
             engine, ui = await raw_engine(srv)
-            assert engine.target is not None
-            await engine.open_target(engine.target)
             await lines(engine, "NOOP")
             assert "unsolicited reply" in ui.text and "421 4.4.2 idle too long" in ui.text
             assert engine.state.closing
@@ -214,10 +205,8 @@ def test_a_server_that_is_not_smtp_says_what_it_is(banner: bytes, kind: str) -> 
 
     async def scenario() -> None:
         async with RawServer(server) as srv:
-            engine, _ = await raw_engine(srv)
-            assert engine.target is not None
             with pytest.raises(ConnectionFailed, match=f"not an SMTP server.*{kind}"):
-                await engine.open_target(engine.target)
+                await raw_engine(srv)
 
     run(scenario())
 
@@ -237,7 +226,6 @@ def test_reply_timeout_then_the_late_reply_is_paired_with_its_command() -> None:
     async def scenario() -> None:
         async with RawServer(server) as srv:
             engine, ui = await raw_engine(srv, timeout=0.2)
-            await engine.open_target(srv.target())
             with pytest.raises(ReplyTimeout, match=r"no reply within 0\.2 s"):
                 await lines(engine, "NOOP")
             assert engine.state.out_of_step
