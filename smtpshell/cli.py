@@ -32,6 +32,7 @@ from .config import (
     parse_hostport,
 )
 from .errors import SmtpShellError, UsageError
+from .helpers import make_engine
 from .script import ScriptUI, read_lines, run_script
 from .session import SessionState
 
@@ -171,7 +172,7 @@ def _engine(settings: Settings, state: SessionState, ui: UI, server: Any, *,
         from .server import InboxHelpers
 
         groups.append(lambda engine: InboxHelpers(engine, server.inbox))
-    return Engine(settings, state, ui, script=script, helper_groups=groups)
+    return make_engine(settings, state, ui, script=script, extra=groups)
 
 
 async def _run_script(args: argparse.Namespace, settings: Settings, state: SessionState,

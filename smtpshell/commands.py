@@ -16,6 +16,7 @@ import contextlib
 import shlex
 import socket
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
@@ -25,9 +26,11 @@ from .connection import Connection, Listener
 from .errors import ConnectionFailed, ServerClosed, TlsFailed, UsageError
 from .knowledge import CONNECT_TIMEOUT, NON_SMTP_BANNERS, VERBS, reply_timeout
 from .protocol import Command, Reply, stuff_line
+from .redact import MASK
 from .render import Fragments, Screen, format_note
 from .session import Phase, SessionState, TlsInfo
 from .tls import client_context
+from .transcript import Transcript
 
 __all__ = ["UI", "Args", "Engine", "HelperInfo", "LineResult", "helper"]
 
@@ -40,6 +43,11 @@ class UI(Protocol):
     async def confirm(self, question: str) -> bool: ...
 
     async def secret(self, prompt: str) -> str | None: ...
+
+    def progress(self, label: str, total: int
+                 ) -> AbstractContextManager[Callable[[int], None]]:
+        """Show progress of `total` bytes (0: too small to bother); yields `advance(n)`."""
+        ...
 
 
 # -- helpers and their arguments ---------------------------------------------
@@ -56,7 +64,7 @@ class HelperInfo:
     min_args: int = 0
     max_args: int | None = 0  # None: any number
     needs_connection: bool = False
-    secret: bool = False  # its arguments are credentials
+    secret_from: int | None = None  # positional arguments from this index on are secrets
     takes_files: bool = False
 
     def option(self, name: str) -> str | None:
@@ -142,6 +150,14 @@ def parse_args(info: HelperInfo, raw: str) -> Args:
     return Args(tuple(positional), options, raw)
 
 
+def _options_text(args: Args) -> list[str]:
+    words = []
+    for name, value in args.options.items():
+        for one in value if isinstance(value, list) else [value]:
+            words.append(name if one is True else f"{name}={shlex.quote(one)}")
+    return words
+
+
 # -- the engine --------------------------------------------------------------
 
 
@@ -196,9 +212,11 @@ class Engine:
         self.finished = False
         self._state_listener = _StateListener(state)
         self.listeners: list[Listener] = [self._state_listener, *extra_listeners,
-                                          Screen(ui.show, redact=script)]
-        self.helpers = collect_helpers(SessionHelpers(self), *(make(self) for make in
-                                                               helper_groups))
+                                          Screen(ui.show, state.secrets if script else None)]
+        self.transcript: Transcript | None = None
+        if settings.transcript:
+            self.start_transcript(settings.transcript)
+        self.helpers = collect_helpers(*(make(self) for make in helper_groups))
         self._expect: tuple[str, ...] | None = None
         self._reply: Reply | None = None
         self._refused = False
@@ -225,6 +243,9 @@ class Engine:
 
     async def handle_line(self, line: str) -> LineResult:
         self._reply, self._refused = None, False
+        if self.transcript is not None:
+            in_data = self.state.phase is Phase.DATA and self.state.connected
+            self.transcript.input(line if in_data else self.redact_input(line))
         await self._route(line)
         return LineResult(self._reply, self._judge(self._reply), self._refused)
 
@@ -291,6 +312,31 @@ class Engine:
             self.connection()
         await run(args)
 
+    def is_secret_line(self, line: str) -> bool:
+        """Must this typed line stay out of history? (credentials, AUTH, 334 answers)"""
+        if line.startswith(":") and not line.startswith("::"):
+            return self.redact_input(line) != line
+        return safety.is_secret(line.removeprefix("::"), self.state)
+
+    def redact_input(self, line: str) -> str:
+        """The typed line as it may be written down: secret helper arguments masked."""
+        if not line.startswith(":") or line.startswith("::"):
+            return MASK if safety.is_secret(line.removeprefix("::"), self.state) else line
+        name, _, raw = line[1:].partition(" ")
+        found = self.helpers.get(name.lower())
+        if found is None or found[0].secret_from is None:
+            return line
+        try:
+            args = parse_args(found[0], raw)
+        except UsageError:
+            return f":{name} {MASK}"  # cannot tell which word is the secret: mask them all
+        keep = found[0].secret_from
+        if len(args.positional) <= keep:
+            return line
+        words = [shlex.quote(a) for a in args.positional[:keep]]
+        words += [MASK] * (len(args.positional) - keep)
+        return " ".join([f":{name}", *words, *_options_text(args)])
+
     def expect_next(self, codes: tuple[str, ...]) -> None:
         """The next reply must match one of these patterns ('250', '5xx')."""
         self._expect = codes
@@ -318,10 +364,15 @@ class Engine:
     def timeout(self, verb: str) -> float:
         return self.settings.timeout or reply_timeout(verb)
 
-    async def request(self, command: Command, echo: bool = True) -> Reply:
-        """Send one command and wait for its reply (Ctrl-C stops the wait)."""
+    async def request(self, command: Command, echo: bool = True, payload: bytes = b"") -> Reply:
+        """Send one command (and a BDAT chunk after it) and wait for its reply.
+
+        Ctrl-C stops the wait; the command stays paired with the reply to come.
+        """
         conn = self.connection()
         fut = conn.send(command, echo)
+        if payload:
+            await conn.send_text(payload, echo=False)
         try:
             reply = await conn.wait(fut, self.timeout(command.verb))
         except (asyncio.CancelledError, ConnectionFailed) as err:
@@ -335,6 +386,17 @@ class Engine:
             conn.close()  # the session is over; don't wait for the server to hang up
             await conn.closed
         return reply
+
+    def start_transcript(self, path: str) -> None:
+        self.stop_transcript()
+        self.transcript = Transcript.open(path, self.state)
+        self.listeners.insert(1, self.transcript)  # after the state, before the screen
+
+    def stop_transcript(self) -> None:
+        if self.transcript is not None:
+            self.listeners.remove(self.transcript)
+            self.transcript.close()
+            self.transcript = None
 
     def note(self, text: str, kind: str = "note") -> None:
         self.ui.show(format_note(text, kind))

@@ -75,6 +75,8 @@ class Settings:
     safe: bool = True
     color: bool = True
     history: Path | None = None
+    secret_env: tuple[str, ...] = ()  # environment variables holding secrets, in order
+    nameserver: tuple[str, int] | None = None  # for --mx: ask this DNS server
 
     def with_target(self, target: Target) -> Settings:
         return replace(self, target=target)

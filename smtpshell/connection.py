@@ -14,7 +14,6 @@ import os
 import socket
 import ssl
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .config import Target
@@ -56,10 +55,10 @@ class _Pending:
 
 
 class Connection(asyncio.Protocol):
-    def __init__(self, target: Target, listeners: Sequence[Listener]) -> None:
+    def __init__(self, target: Target, listeners: list[Listener]) -> None:
         self.target = target
         self.tls: TlsInfo | None = None
-        self._listeners = list(listeners)
+        self._listeners = listeners  # shared: a transcript started later hears everything
         self._parser = ReplyParser()
         self._pending: deque[_Pending] = deque()
         self._transport: asyncio.Transport | None = None
@@ -68,7 +67,7 @@ class Connection(asyncio.Protocol):
         self._injected = bytearray()
         self._writable = asyncio.Event()
         self._writable.set()
-        self._insecure = False
+        self._ctx: ssl.SSLContext | None = None
         self._sni: str | None = None
         loop = asyncio.get_running_loop()
         self.closed: asyncio.Future[str] = loop.create_future()  # resolves with the reason
@@ -79,12 +78,12 @@ class Connection(asyncio.Protocol):
 
     @classmethod
     async def open(cls, target: Target, ctx: ssl.SSLContext | None, sni: str | None,
-                   listeners: Sequence[Listener], timeout: float) -> Connection:
+                   listeners: list[Listener], timeout: float) -> Connection:
         """Connect (TLS from the first byte when target.mode is 'tls')."""
         loop = asyncio.get_running_loop()
         conn = cls(target, listeners)
         use_tls = ctx if target.mode == "tls" else None
-        conn._insecure = bool(ctx and ctx.verify_mode == ssl.CERT_NONE)
+        conn._ctx = use_tls
         conn._sni = (sni or target.host) if use_tls else None
         try:
             async with asyncio.timeout(timeout):
@@ -123,8 +122,8 @@ class Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         ssl_object = transport.get_extra_info("ssl_object")
-        if ssl_object is not None:
-            self.tls = describe(ssl_object, self._sni, self._insecure)
+        if ssl_object is not None and self._ctx is not None:
+            self.tls = describe(ssl_object, self._sni, self.target.host, self._ctx)
         peer = (self.target.host, self.target.port)
         for listener in self._listeners:
             listener.on_connected(peer, self.tls)
@@ -241,7 +240,6 @@ class Connection(asyncio.Protocol):
                 "the server or something on the path is broken or hostile (CVE-2011-0411)")
         self._tls_guard = False
         self._sni = sni or self.target.host
-        self._insecure = ctx.verify_mode == ssl.CERT_NONE
         transport = self._require_open()
         try:
             new = await asyncio.get_running_loop().start_tls(
@@ -252,7 +250,7 @@ class Connection(asyncio.Protocol):
         if new is None:
             raise ServerClosed("the server closed the connection during the TLS handshake")
         self._transport = new
-        self.tls = describe(new.get_extra_info("ssl_object"), self._sni, self._insecure)
+        self.tls = describe(new.get_extra_info("ssl_object"), self._sni, self.target.host, ctx)
         for listener in self._listeners:
             listener.on_tls(self.tls)
         return reply

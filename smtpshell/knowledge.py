@@ -8,15 +8,20 @@ Must not: import anything of the shell, format for the screen, or do I/O.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 
 __all__ = [
     "CONNECT_TIMEOUT",
+    "EXTENSIONS",
     "NON_SMTP_BANNERS",
     "REPLY_TIMEOUTS",
     "SCLIENT_TRAPS",
     "VERBS",
+    "Extension",
+    "Param",
     "Verb",
+    "params_for",
     "reply_timeout",
 ]
 
@@ -69,6 +74,111 @@ VERBS: dict[str, Verb] = {
              "ETRN example.com", "RFC 1985 §4", "ETRN"),
     )
 }
+
+@dataclass(frozen=True)
+class Param:
+    """A MAIL or RCPT parameter an extension adds (`KEY=VALUE` or a bare `KEY`)."""
+
+    name: str
+    command: str  # "MAIL" or "RCPT"
+    meaning: str
+    values: tuple[str, ...] = ()  # the allowed values; empty: see `shape`
+    shape: str = "text"  # "none" (a bare keyword), "number", "text", or "list" (of `values`)
+
+
+@dataclass(frozen=True)
+class Extension:
+    """An EHLO keyword from the IANA SMTP Service Extensions registry."""
+
+    keyword: str
+    meaning: str
+    rfc: str
+    params: tuple[Param, ...] = ()
+
+
+EXTENSIONS: dict[str, Extension] = {
+    e.keyword: e
+    for e in (
+        Extension("8BITMIME", "accepts 8-bit message text (declare it with BODY=8BITMIME)",
+                  "RFC 6152", (Param("BODY", "MAIL", "what the body holds",
+                                     ("7BIT", "8BITMIME")),)),
+        Extension("ATRN", "authenticated TURN: the server may send queued mail back to you",
+                  "RFC 2645"),
+        Extension("AUTH", "authentication; the words after it are the mechanisms offered",
+                  "RFC 4954", (Param("AUTH", "MAIL", "the authenticated submitter, or <>"),)),
+        Extension("BINARYMIME", "accepts binary message bodies (sent with BDAT only)",
+                  "RFC 3030", (Param("BODY", "MAIL", "what the body holds", ("BINARYMIME",)),)),
+        Extension("BURL", "the message may be fetched from an IMAP URL instead of sent",
+                  "RFC 4468"),
+        Extension("CHECKPOINT", "an interrupted transfer can resume where it stopped",
+                  "RFC 1845", (Param("TRANSID", "MAIL", "a transaction id to resume"),)),
+        Extension("CHUNKING", "BDAT: the message goes in sized chunks, no dot-stuffing",
+                  "RFC 3030"),
+        Extension("CONNEG", "content conversion can be negotiated", "RFC 4141"),
+        Extension("CONPERM", "content conversion permission", "RFC 4141",
+                  (Param("CONPERM", "MAIL", "conversions allowed"),)),
+        Extension("DELIVERBY", "deliver by a deadline or return / note the delay",
+                  "RFC 2852", (Param("BY", "MAIL", "seconds;R or seconds;N (return or notify)"),)),
+        Extension("DSN", "delivery status notifications: ask for success/failure reports",
+                  "RFC 3461", (
+                      Param("RET", "MAIL", "return the full message or only its headers",
+                            ("FULL", "HDRS")),
+                      Param("ENVID", "MAIL", "an envelope id echoed in the reports (xtext)"),
+                      Param("NOTIFY", "RCPT", "when to report: NEVER, or SUCCESS,FAILURE,DELAY",
+                            ("NEVER", "SUCCESS", "FAILURE", "DELAY"), "list"),
+                      Param("ORCPT", "RCPT", "the original recipient, as rfc822;address"),
+                  )),
+        Extension("ENHANCEDSTATUSCODES", "replies carry codes like 5.7.1 (class.subject.detail)",
+                  "RFC 2034"),
+        Extension("ETRN", "ask the server to flush its queue for a domain", "RFC 1985"),
+        Extension("EXPN", "expand a mailing list", "RFC 5321 §4.1.1.7"),
+        Extension("FUTURERELEASE", "hold the message and release it later", "RFC 4865", (
+            Param("HOLDFOR", "MAIL", "seconds to hold the message", shape="number"),
+            Param("HOLDUNTIL", "MAIL", "the time to release it (RFC 3339)"),
+        )),
+        Extension("HELP", "the server answers HELP", "RFC 5321 §4.1.1.8"),
+        Extension("LIMITS", "the server states its limits (RCPTMAX, MAILMAX, RCPTDOMAINMAX)",
+                  "RFC 9422"),
+        Extension("MT-PRIORITY", "message priority from -9 (low) to 9 (high)", "RFC 6710",
+                  (Param("MT-PRIORITY", "MAIL", "the priority",
+                         tuple(str(n) for n in range(-9, 10))),)),
+        Extension("MTRK", "message tracking", "RFC 3885",
+                  (Param("MTRK", "MAIL", "a tracking authenticator and timeout"),)),
+        Extension("NO-SOLICITING", "the server states solicitation keywords it refuses",
+                  "RFC 3865", (Param("SOLICIT", "MAIL", "solicitation keywords"),)),
+        Extension("PIPELINING", "several commands may be sent without waiting (:pipeline)",
+                  "RFC 2920"),
+        Extension("PRDR", "per-recipient replies after DATA",
+                  "draft-hall-prdr", (Param("PRDR", "MAIL", "ask for per-recipient replies",
+                                            shape="none"),)),
+        Extension("REQUIRETLS", "the message may travel only over verified TLS", "RFC 8689",
+                  (Param("REQUIRETLS", "MAIL", "require TLS on every hop", shape="none"),)),
+        Extension("RRVS", "require that the recipient's mailbox has not been reassigned",
+                  "RFC 7293", (Param("RRVS", "RCPT", "a date-time, optionally ;C or ;R"),)),
+        Extension("SIZE", "the largest message accepted, in bytes (0: no fixed limit)",
+                  "RFC 1870", (Param("SIZE", "MAIL", "the message size in bytes",
+                                     shape="number"),)),
+        Extension("SMTPUTF8", "UTF-8 in addresses and headers", "RFC 6531",
+                  (Param("SMTPUTF8", "MAIL", "this message uses UTF-8 addresses",
+                         shape="none"),)),
+        Extension("STARTTLS", "the connection can be upgraded to TLS (:starttls)", "RFC 3207"),
+        Extension("SUBMITTER", "the responsible submitter (Sender-ID)", "RFC 4405",
+                  (Param("SUBMITTER", "MAIL", "the submitter's mailbox"),)),
+        Extension("UTF8SMTP", "UTF-8 addresses, experimental and obsolete (now SMTPUTF8)",
+                  "RFC 5336"),
+        Extension("VRFY", "verify a mailbox", "RFC 5321 §4.1.1.6"),
+    )
+}
+
+
+def params_for(command: str, capabilities: Container[str]) -> list[tuple[Param, Extension]]:
+    """The MAIL or RCPT parameters the advertised extensions allow, in table order."""
+    found = []
+    for ext in EXTENSIONS.values():
+        if ext.keyword in capabilities:
+            found += [(p, ext) for p in ext.params if p.command == command]
+    return found
+
 
 # RFC 5321 §4.5.3.2: how long a client waits for each reply, in seconds.
 REPLY_TIMEOUTS: dict[str, float] = {

@@ -8,6 +8,10 @@ Must not: touch sockets, the screen or session state.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,8 +26,15 @@ __all__ = [
     "Reply",
     "ReplyParser",
     "ReplyTooLarge",
+    "auth_plain",
+    "b64",
+    "cram_md5",
+    "crlf_lines",
+    "dot_stuff",
     "encode_data",
     "stuff_line",
+    "unb64",
+    "xoauth2",
 ]
 
 MAX_REPLY_LINE = 8192  # what we keep of one line; RFC 5321 §4.5.3.1.5 allows 512
@@ -286,19 +297,43 @@ class Capabilities:
         return tuple(m.upper() for m in self.params("AUTH"))
 
 
+def b64(data: str | bytes) -> str:
+    return base64.b64encode(data.encode("utf-8") if isinstance(data, str) else data).decode()
+
+
+def unb64(text: str) -> bytes:
+    """Strict base64 decoding; raises ValueError with a sentence on bad input."""
+    try:
+        return base64.b64decode(text.strip(), validate=True)
+    except binascii.Error:
+        raise ValueError(f"{text.strip()[:40]!r} is not valid base64") from None
+
+
+def auth_plain(user: str, password: str, authzid: str = "") -> str:
+    """The RFC 4616 initial response: base64(authzid NUL user NUL password)."""
+    return b64(f"{authzid}\0{user}\0{password}")
+
+
+def cram_md5(user: str, password: str, challenge: bytes) -> str:
+    """The RFC 2195 response to a decoded challenge: base64(user SP hex(HMAC-MD5))."""
+    digest = hmac.new(password.encode("utf-8"), challenge, hashlib.md5).hexdigest()
+    return b64(f"{user} {digest}")
+
+
+def xoauth2(user: str, token: str) -> str:
+    """Google's and Microsoft's XOAUTH2 initial response."""
+    return b64(f"user={user}\x01auth=Bearer {token}\x01\x01")
+
+
 def stuff_line(line: str) -> bytes:
     """One line of message text as it goes on the wire: dot-stuffed, CRLF-ended."""
     data = line.encode("utf-8")
     return (b"." + data if data.startswith(b".") else data) + b"\r\n"
 
 
-def encode_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Stream message bytes as DATA wants them, ending with exactly one CRLF.CRLF.
-
-    Line endings are normalised first (CRLF, bare CR and bare LF all become
-    CRLF), dot-stuffing second (RFC 5321 §4.5.2), so no byte sequence in the
-    input can end the data early. Works chunk by chunk: memory stays flat.
-    """
+def crlf_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Normalise line endings, streaming: CRLF, bare CR and bare LF all become
+    CRLF, and text that does not end with a line break gets one."""
     at_line_start = True
     skip_lf = False  # the previous chunk ended in CR: a leading LF completes it
     for chunk in chunks:
@@ -307,9 +342,30 @@ def encode_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
         if not chunk:
             continue
         skip_lf = chunk.endswith(b"\r")
-        text = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n.", b"\n..")
+        text = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+        at_line_start = text.endswith(b"\n")
+        yield text
+    if not at_line_start:
+        yield b"\r\n"
+
+
+def dot_stuff(lines: Iterable[bytes]) -> Iterator[bytes]:
+    """RFC 5321 §4.5.2 on CRLF-normalised text: a line starting with '.' gets another."""
+    at_line_start = True
+    for chunk in lines:
+        text = chunk.replace(b"\n.", b"\n..")
         if at_line_start and text.startswith(b"."):
             text = b"." + text
         at_line_start = text.endswith(b"\n")
-        yield text.replace(b"\n", b"\r\n")
-    yield b".\r\n" if at_line_start else b"\r\n.\r\n"
+        yield text
+
+
+def encode_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Message bytes as DATA wants them, ending with exactly one CRLF.CRLF.
+
+    Line endings are normalised first, dot-stuffing second, so no byte
+    sequence in the input can end the data early (no SMTP smuggling).
+    Works chunk by chunk: memory stays flat however large the input.
+    """
+    yield from dot_stuff(crlf_lines(chunks))
+    yield b".\r\n"

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from .connection import Listener
 from .errors import SmtpShellError
 from .protocol import Command, Reply
+from .redact import redact, redact_command
 from .session import Phase, SessionState, TlsInfo
 
 __all__ = [
@@ -131,22 +132,15 @@ def _decoded(text: str) -> Fragments:
     return [styled("reply.decoded", f'  ← "{inert(decoded)}"')]
 
 
-def format_sent(command: Command | None, data: bytes, redact: bool) -> Fragments:
-    """A line the shell sent on the user's behalf (helpers, scripts)."""
+def format_sent(command: Command | None, data: bytes, secrets: set[str] | None) -> Fragments:
+    """A line the shell sent on the user's behalf (helpers, scripts); with `secrets`
+    (scripts, whose output ends up in logs) the secrets are masked."""
     if command is None:
-        lines = data.decode("utf-8", "backslashreplace").removesuffix("\r\n").split("\r\n")
+        text = data.decode("utf-8", "backslashreplace").removesuffix("\r\n")
+        lines = (redact(text, secrets) if secrets is not None else text).split("\r\n")
     else:
-        lines = [_redacted(command) if command.secret and redact else command.line]
+        lines = [redact_command(command, secrets) if secrets is not None else command.line]
     return [styled("sent", "".join(f"-> {inert(line)}\n" for line in lines))]
-
-
-def _redacted(command: Command) -> str:
-    words = command.line.split(" ")
-    if command.verb == "AUTH" and len(words) > 2:
-        return " ".join([*words[:2], "********"])
-    if command.verb == "AUTH":
-        return command.line
-    return "********"
 
 
 def format_note(text: str, kind: str = "note") -> Fragments:
@@ -209,13 +203,13 @@ def _tls_label(tls: TlsInfo) -> str:
 class Screen(Listener):
     """Shows the traffic the user did not type: replies, TLS, closing."""
 
-    def __init__(self, sink: Sink, redact: bool) -> None:
+    def __init__(self, sink: Sink, secrets: set[str] | None) -> None:
         self._sink = sink
-        self._redact = redact  # scripts: output ends up in CI logs
+        self._secrets = secrets  # scripts: output ends up in CI logs, so mask these
 
     def on_sent(self, command: Command | None, data: bytes, echo: bool) -> None:
         if echo:
-            self._sink(format_sent(command, data, self._redact))
+            self._sink(format_sent(command, data, self._secrets))
 
     def on_reply(self, reply: Reply, command: Command | None, late: bool) -> None:
         self._sink(format_reply(reply, command, late))

@@ -8,10 +8,12 @@ Must not: do I/O, send anything, or change state.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from .knowledge import SCLIENT_TRAPS
+from .knowledge import EXTENSIONS, SCLIENT_TRAPS, Param
+from .protocol import Capabilities
 from .session import Phase, SessionState
 
 __all__ = [
@@ -19,7 +21,9 @@ __all__ = [
     "SEND",
     "TEXT_LIMIT",
     "Verdict",
+    "check_argument",
     "check_command",
+    "check_params",
     "check_text",
     "control_problem",
     "is_secret",
@@ -89,6 +93,58 @@ def check_text(line: str, state: SessionState) -> Verdict:
     return SEND
 
 
+def check_argument(text: str, what: str) -> Verdict:
+    """Helper arguments: a control character refuses the line whatever the mode."""
+    problem = control_problem(text)
+    if problem:
+        return Verdict("refuse", f"Not sent: {what} holds {problem}; nothing was written.",
+                       "use :raw with :safe off to send such bytes on purpose")
+    return SEND
+
+
+def check_params(command: str, params: Sequence[str], state: SessionState) -> Verdict:
+    """MAIL/RCPT parameters against the extensions the server advertised."""
+    if not state.safe:
+        return SEND
+    caps = state.capabilities or Capabilities()
+    for word in params:
+        key, eq, value = word.partition("=")
+        defined = [(p, e) for e in EXTENSIONS.values() for p in e.params
+                   if p.name == key.upper() and p.command == command]
+        if not defined:
+            return Verdict("refuse", f"Not sent: no SMTP extension defines a {command} "
+                           f"parameter {key.upper()}.", "see :caps for what the server offers")
+        offered = [p for p, e in defined if e.keyword in caps]
+        if not offered:
+            needs = " or ".join(e.keyword for _, e in defined)
+            return Verdict("refuse", f"Not sent: {key.upper()} needs the {needs} extension, "
+                           "which the server did not advertise.", ":safe off sends it anyway")
+        problem = _param_problem(offered, bool(eq), value, caps)
+        if problem:
+            return Verdict("refuse", f"Not sent: {key.upper()}: {problem}.")
+    return SEND
+
+
+def _param_problem(offered: list[Param], has_value: bool, value: str,
+                   caps: Capabilities) -> str | None:
+    shape = offered[0].shape
+    allowed = [v for p in offered for v in p.values]
+    if shape == "none":
+        return "takes no value" if has_value else None
+    if not has_value or not value:
+        return "needs a value"
+    if shape == "number":
+        if not value.isdigit():
+            return f"{value!r} is not a number"
+        if offered[0].name == "SIZE" and caps.size and int(value) > caps.size:
+            return f"{value} is more than the server's SIZE limit of {caps.size}"
+    words = value.upper().split(",") if shape == "list" else [value.upper()]
+    bad = [w for w in words if allowed and w not in allowed]
+    if bad:
+        return f"{','.join(bad)} is not one of {', '.join(allowed)}"
+    return None
+
+
 def is_secret(line: str, state: SessionState) -> bool:
     """A line that must never reach history or a transcript unredacted."""
     return state.auth_dialog or line.split(" ", 1)[0].upper() == "AUTH"
@@ -122,11 +178,16 @@ def _line_shape(line: str, verb: str, state: SessionState) -> Verdict | None:
 
 
 def _order(line: str, verb: str, state: SessionState) -> Verdict | None:
-    reason = _order_problem(verb, state)
+    reason = _order_problem(line, verb, state)
     return Verdict("confirm", reason) if reason else None
 
 
-def _order_problem(verb: str, state: SessionState) -> str | None:
+def _mechanism(line: str) -> str | None:
+    words = line.split()
+    return words[1].upper() if len(words) > 1 else None
+
+
+def _order_problem(line: str, verb: str, state: SessionState) -> str | None:
     if state.closing and verb != "QUIT":
         return "The server said it is closing the connection (421/221); it will not act on this."
     if verb == "AUTH" and state.tls is None:
@@ -135,6 +196,10 @@ def _order_problem(verb: str, state: SessionState) -> str | None:
     if verb == "AUTH" and state.tls is not None and not state.tls.verified:
         return ("AUTH over TLS whose certificate was not verified: a man in the middle "
                 "could read the credentials.")
+    if verb == "AUTH" and state.capabilities is not None and (mechanism := _mechanism(
+            line)) and mechanism not in state.capabilities.auth_mechanisms:
+        offered = " ".join(state.capabilities.auth_mechanisms) or "no AUTH at all"
+        return f"The server did not offer AUTH {mechanism} (it offers {offered})."
     if verb in ("AUTH", "MAIL") and not state.greeted:
         return f"{verb} before EHLO: the server does not know you yet (RFC 5321 §4.1.4)."
     if verb == "MAIL" and state.phase is not Phase.IDLE:

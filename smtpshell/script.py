@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from typing import BinaryIO, TextIO
 
 from .commands import Engine
@@ -40,6 +41,10 @@ class ScriptUI:
 
     async def secret(self, prompt: str) -> str | None:
         return None
+
+    def progress(self, label: str, total: int
+                 ) -> AbstractContextManager[Callable[[int], None]]:
+        return contextlib.nullcontext(lambda n: None)
 
 
 async def read_lines(source: BinaryIO) -> AsyncIterator[tuple[int, str]]:

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
+import hmac
+import json
 import logging
 import os
+import secrets
 import ssl
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +28,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from .commands import Args, Engine, helper
 from .errors import ConnectionFailed, UsageError
+from .protocol import unb64
 from .render import inert
 from .tls import PracticeCerts, make_practice_certs
 
@@ -30,6 +36,7 @@ __all__ = ["DEMO_PASSWORD", "DEMO_USER", "Inbox", "InboxHelpers", "PracticeServe
 
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo"
+DEMO_TOKEN = "demo-token"  # XOAUTH2
 # Recipients with these local parts are refused, to show what refusals look like.
 REFUSALS = {
     "reject": "550 5.1.1 No such mailbox here (the practice server refuses reject@)",
@@ -66,7 +73,7 @@ class _Handler:
                           hostname: str, responses: list[str]) -> list[str]:
         session.host_name = hostname
         last = responses.pop()  # "250 HELP"
-        extra = ["250-PIPELINING", "250-ENHANCEDSTATUSCODES"]
+        extra = ["250-PIPELINING", "250-ENHANCEDSTATUSCODES", "250-CHUNKING"]
         return responses[:1] + extra + responses[1:] + [last]
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
@@ -97,6 +104,35 @@ class _Handler:
             self.notify(received)
         return f"250 2.0.0 Queued as message {len(self.inbox.messages)}"
 
+    async def auth_CRAM__MD5(self, server: SMTP, args: list[str]) -> AuthResult:
+        """RFC 2195: the server sends a fresh challenge; the client proves the password."""
+        challenge = f"<{secrets.randbelow(10**9)}.{int(time.time())}@practice>".encode()
+        response = await server.challenge_auth(challenge)
+        if not isinstance(response, bytes):  # '*' or bad base64: already answered 501
+            return AuthResult(success=False, handled=True)
+        user, _, digest = response.decode("utf-8", "replace").partition(" ")
+        expected = hmac.new(DEMO_PASSWORD.encode(), challenge, hashlib.md5).hexdigest()
+        ok = user == DEMO_USER and hmac.compare_digest(digest, expected)
+        return AuthResult(success=ok, handled=False, auth_data=LoginPassword(user.encode(), b""),
+                          message=None if ok else _INVALID)
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """The bearer token `demo-token` for user demo; a failure is explained in JSON."""
+        try:
+            blob = unb64(args[1]) if len(args) > 1 else await server.challenge_auth("")
+        except ValueError:
+            await server.push("501 5.5.2 Cannot decode base64")
+            return AuthResult(success=False, handled=True)
+        if not isinstance(blob, bytes):
+            return AuthResult(success=False, handled=True)
+        fields = dict(f.split(b"=", 1) for f in blob.split(b"\x01") if b"=" in f)
+        if fields.get(b"user") == DEMO_USER.encode() and \
+                fields.get(b"auth") == f"Bearer {DEMO_TOKEN}".encode():
+            return AuthResult(success=True, auth_data=LoginPassword(DEMO_USER.encode(), b""))
+        error = json.dumps({"status": "401", "schemes": "Bearer", "scope": "smtp"})
+        await server.challenge_auth(error)  # the client answers with an empty line
+        return AuthResult(success=False, handled=False, message=_INVALID)
+
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         return "250 2.0.0 Reset"
 
@@ -108,13 +144,15 @@ class _Handler:
         return "221 2.0.0 Bye"
 
 
+_INVALID = "535 5.7.8 Authentication credentials invalid"
+
+
 def _authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
                   auth_data: Any) -> AuthResult:
     ok = isinstance(auth_data, LoginPassword) and auth_data == (
         DEMO_USER.encode(), DEMO_PASSWORD.encode())
     if not ok:
-        return AuthResult(success=False, handled=False,
-                          message="535 5.7.8 Authentication credentials invalid")
+        return AuthResult(success=False, handled=False, message=_INVALID)
     return AuthResult(success=True, auth_data=auth_data)
 
 
@@ -125,11 +163,40 @@ class _PracticeSMTP(SMTP):
     def __init__(self, handler: _Handler, wire: bytearray | None, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._wire = wire
+        self._chunked: Envelope | None = None  # the envelope the BDAT chunks belong to
+        self._chunks = bytearray()
 
     def data_received(self, data: bytes) -> None:
         if self._wire is not None:
             self._wire += data
         super().data_received(data)
+
+    async def smtp_BDAT(self, arg: str | None) -> None:
+        """RFC 3030 CHUNKING: exactly SIZE octets follow the command; LAST ends the message."""
+        if await self.check_helo_needed():
+            return
+        words = (arg or "").split()
+        if not 1 <= len(words) <= 2 or not words[0].isdigit() or \
+                words[1:] not in ([], ["LAST"], ["last"]):
+            await self.push("501 5.5.4 Syntax: BDAT size [LAST]")
+            return
+        chunk = await self._reader.readexactly(int(words[0]))  # read it even to refuse it
+        envelope = self.envelope
+        assert envelope is not None
+        if not envelope.rcpt_tos:
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        if self._chunked is not envelope:
+            self._chunked, self._chunks = envelope, bytearray()
+        self._chunks += chunk
+        if len(words) == 1:
+            await self.push(f"250 2.0.0 {len(chunk)} octets received")
+            return
+        envelope.content = envelope.original_content = bytes(self._chunks)
+        self._chunks = bytearray()
+        status = await self._call_handler_hook("DATA")
+        self.envelope = self._create_envelope()  # what aiosmtpd does after DATA
+        await self.push(status)
 
 
 class PracticeServer:

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from .protocol import Capabilities, Command, Reply
+from .redact import secret_forms
 
 __all__ = ["Phase", "SessionState", "TlsInfo"]
 
@@ -68,7 +69,11 @@ class SessionState:
     closing: bool = False  # the server said 421 or 221: it will hang up
     out_of_step: bool = False  # a reply was given up on; replies may be paired wrongly
     addresses: list[str] = field(default_factory=list)
+    secrets: set[str] = field(default_factory=set, repr=False)  # forms to mask when written
     _auth_attempt: str | None = None  # the user of the AUTH exchange under way
+
+    def remember_secret(self, secret: str) -> None:
+        self.secrets |= secret_forms(secret)
 
     @property
     def greeted(self) -> bool:
@@ -95,6 +100,8 @@ class SessionState:
         for address in _ADDRESS.findall(command.line):
             if address not in self.addresses:
                 self.addresses.append(address)
+        if command.secret:
+            self._remember_wire_secret(command)
         if command.verb == "AUTH":
             self._auth_attempt = _plain_user(command.line)
         elif command.kind == "auth-answer" and self._auth_attempt is None:
@@ -112,8 +119,22 @@ class SessionState:
             self._observe_success(verb, reply)
         elif verb == "DATA" and code == 354:
             self.phase = Phase.DATA
-        if verb == "data-end":
+        if verb == "data-end" or (verb == "BDAT" and command.line.upper().endswith(" LAST")):
             self._reset_transaction()
+
+    def _remember_wire_secret(self, command: Command) -> None:
+        """What a secret line carries: its base64 and what that decodes to."""
+        words = command.line.split()
+        if command.verb == "AUTH" and len(words) <= 2:
+            return
+        payload = words[2] if command.verb == "AUTH" else command.line
+        self.remember_secret(payload)
+        decoded = _b64_text(payload) or ""
+        parts = decoded.split("\0")
+        # AUTH PLAIN is authzid NUL user NUL password: the password is the secret
+        for part in parts[2:] if len(parts) == 3 else [decoded]:
+            if part:
+                self.remember_secret(part)
 
     def _observe_success(self, verb: str, reply: Reply) -> None:
         if verb == "EHLO":

@@ -13,17 +13,17 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
-from prompt_toolkit.shortcuts import print_formatted_text
+from prompt_toolkit.shortcuts import ProgressBar, print_formatted_text
+from prompt_toolkit.shortcuts.progress_bar.base import ProgressBarCounter
 from prompt_toolkit.styles import Style
 
-from . import safety
 from .commands import Engine
 from .errors import SmtpShellError
 from .render import STYLE, Fragments, format_error, format_note, prompt_text, toolbar
@@ -49,6 +49,22 @@ class ShellUI:
 
     async def secret(self, prompt: str) -> str | None:
         return await self._ask(prompt, password=True)
+
+    @contextlib.contextmanager
+    def progress(self, label: str, total: int) -> Iterator[Callable[[int], None]]:
+        """prompt_toolkit's progress bar, for transfers worth watching."""
+        if not total:
+            yield lambda n: None
+            return
+        with ProgressBar(title=label) as bar:
+            counter: ProgressBarCounter[object] = bar(total=total, label="bytes ")
+
+            def advance(count: int) -> None:
+                counter.items_completed += count
+                bar.invalidate()
+
+            yield advance
+            counter.done = True
 
     async def _ask(self, message: str, password: bool) -> str | None:
         session: PromptSession[str] = PromptSession(style=self.style)
@@ -91,13 +107,7 @@ def secret_text(engine: Engine) -> Callable[[str], bool]:
     """Is any line of this accepted text a secret (AUTH, an answer to 334, a credential helper)?"""
 
     def check(text: str) -> bool:
-        for line in text.split("\n"):
-            name = line[1:].split(" ", 1)[0].lower() if line.startswith(":") else ""
-            found = engine.helpers.get(name) if name else None
-            if (found and found[0].secret) or safety.is_secret(line.removeprefix("::"),
-                                                               engine.state):
-                return True
-        return False
+        return any(engine.is_secret_line(line) for line in text.split("\n"))
 
     return check
 

@@ -9,9 +9,12 @@ Must not: open sockets or print.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
+import os
 import ssl
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -28,6 +31,7 @@ __all__ = [
     "describe",
     "handshake_failure",
     "make_practice_certs",
+    "would_fail",
 ]
 
 _VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
@@ -69,23 +73,111 @@ def client_context(opts: TlsOptions) -> ssl.SSLContext:
     return ctx
 
 
-def describe(ssl_object: ssl.SSLObject | ssl.SSLSocket, sni: str | None,
-             insecure: bool) -> TlsInfo:
-    """What the transport says about the TLS layer just negotiated."""
+def describe(ssl_object: ssl.SSLObject | ssl.SSLSocket, sni: str | None, host: str,
+             ctx: ssl.SSLContext) -> TlsInfo:
+    """What the transport says about the TLS layer just negotiated.
+
+    Without verification (--insecure) the certificate is checked here anyway,
+    so the user still learns why a verifying client would have refused it.
+    """
     cipher = ssl_object.cipher()
     der = ssl_object.getpeercert(binary_form=True)
-    chain = getattr(ssl_object, "get_unverified_chain", None)  # Python 3.13+: what was sent
+    chain_of = getattr(ssl_object, "get_unverified_chain", None)  # Python 3.13+: what was sent
+    chain: tuple[bytes, ...] = tuple(chain_of() or ()) if chain_of else ()
+    insecure = ctx.verify_mode == ssl.CERT_NONE
+    verify_error = None
+    if insecure:
+        problem = would_fail(der, chain[1:], sni or host, ctx) if der else "no certificate"
+        verify_error = f"not verified (--insecure); a check would {problem or 'have passed'}"
     return TlsInfo(
         version=ssl_object.version() or "TLS",
         cipher=cipher[0] if cipher else "?",
         bits=cipher[2] if cipher else None,
         sni=sni,
         verified=not insecure,
-        verify_error="not checked (--insecure)" if insecure else None,
+        verify_error=verify_error,
         peer_der=der,
         peer_dict=dict(ssl_object.getpeercert() or {}),
-        chain_der=tuple(chain() or ()) if chain else (),
+        chain_der=chain,
     )
+
+
+def would_fail(der: bytes, intermediates: tuple[bytes, ...], host: str,
+               ctx: ssl.SSLContext) -> str | None:
+    """Why verification would fail ('fail: it has expired'), or None if it would pass."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+
+    cert = x509.load_der_x509_certificate(der)
+    now = dt.datetime.now(dt.UTC)
+    if now > cert.not_valid_after_utc:
+        return "fail: the certificate has expired"
+    if now < cert.not_valid_before_utc:
+        return "fail: the certificate is not valid yet"
+    if not _name_matches(cert, host):
+        return f"fail: it was issued for other names than {host}"
+    trusted = _trust_store(ctx)
+    if cert.issuer == cert.subject and der not in {c.public_bytes(Encoding.DER) for c in trusted}:
+        return "fail: the certificate is self-signed"
+    if not trusted:
+        return "fail: no trusted certificate authorities could be read"
+    try:
+        name: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        name = x509.DNSName(host)
+    verifier = (PolicyBuilder().store(Store(trusted)).time(now)
+                .build_server_verifier(name))  # type: ignore[arg-type]
+    try:
+        verifier.verify(cert, [x509.load_der_x509_certificate(d) for d in intermediates])
+    except VerificationError:
+        return "fail: it is signed by an unknown certificate authority"
+    return None
+
+
+def _name_matches(cert: x509.Certificate, host: str) -> bool:
+    """RFC 6125: the SANs name the host (a wildcard covers one leftmost label)."""
+    from cryptography import x509
+
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        pattern = host.lower().rstrip(".")
+        return any(_dns_match(name.lower(), pattern)
+                   for name in sans.get_values_for_type(x509.DNSName))
+    return address in sans.get_values_for_type(x509.IPAddress)
+
+
+def _dns_match(name: str, host: str) -> bool:
+    if name.startswith("*."):
+        head, _, rest = host.partition(".")
+        return bool(head) and rest == name[2:]
+    return name == host
+
+
+def _trust_store(ctx: ssl.SSLContext) -> list[x509.Certificate]:
+    """The CAs the context trusts; the system's from its default paths if not loaded."""
+    from cryptography import x509
+
+    blobs: list[bytes] = list(ctx.get_ca_certs(binary_form=True))
+    paths = ssl.get_default_verify_paths()
+    files = [] if blobs else [paths.cafile] if paths.cafile else []
+    if not blobs and paths.capath and os.path.isdir(paths.capath):
+        files += [os.path.join(paths.capath, f) for f in sorted(os.listdir(paths.capath))]
+    certs: list[x509.Certificate] = []
+    with warnings.catch_warnings():  # some system roots break RFC 5280 in small ways
+        warnings.simplefilter("ignore")
+        for der in blobs:
+            with contextlib.suppress(ValueError):
+                certs.append(x509.load_der_x509_certificate(der))
+        for path in files:
+            with contextlib.suppress(OSError, ValueError), open(path, "rb") as handle:
+                certs += x509.load_pem_x509_certificates(handle.read())
+    return certs
 
 
 def handshake_failure(err: Exception, host: str) -> TlsFailed:

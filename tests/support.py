@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import replace
 from typing import Any, TypeVar
 
 from smtpshell.commands import Engine
 from smtpshell.config import Settings, Target, TlsOptions
+from smtpshell.helpers import make_engine
 from smtpshell.render import Fragments, plain
 from smtpshell.server import InboxHelpers, PracticeServer
 from smtpshell.session import SessionState
@@ -54,6 +55,7 @@ class RecordingUI:
         self.answer = confirm
         self.questions: list[str] = []
         self.secrets = list(secrets or [])
+        self.progressed: list[tuple[str, int, int]] = []
 
     @property
     def text(self) -> str:
@@ -70,6 +72,12 @@ class RecordingUI:
         self.questions.append(prompt)
         return self.secrets.pop(0) if self.secrets else None
 
+    @contextlib.contextmanager
+    def progress(self, label: str, total: int) -> Iterator[Callable[[int], None]]:
+        done = [0]
+        yield lambda n: done.__setitem__(0, done[0] + n)
+        self.progressed.append((label, total, done[0]))
+
 
 def practice_settings(server: PracticeServer, **changes: Any) -> Settings:
     tls = TlsOptions(cadata=server.ca_pem)
@@ -83,8 +91,8 @@ async def engine_for(server: PracticeServer, ui: RecordingUI | None = None, *,
     """An Engine connected to the practice server (with :inbox)."""
     ui = ui or RecordingUI()
     settings = practice_settings(server, **changes)
-    engine = Engine(settings, SessionState(safe=settings.safe), ui, script=script,
-                    helper_groups=[lambda e: InboxHelpers(e, server.inbox)])
+    engine = make_engine(settings, SessionState(safe=settings.safe), ui, script=script,
+                         extra=[lambda e: InboxHelpers(e, server.inbox)])
     if connect:
         assert settings.target is not None
         await engine.open_target(settings.target)
@@ -204,7 +212,7 @@ async def raw_engine(server: RawServer, mode: str = "plain", ui: RecordingUI | N
     """An Engine aimed at the raw server, connected unless told otherwise."""
     ui = ui or RecordingUI()
     settings = raw_settings(server, mode, **changes)
-    engine = Engine(settings, SessionState(safe=settings.safe), ui, script=script)
+    engine = make_engine(settings, SessionState(safe=settings.safe), ui, script=script)
     if connect:
         await engine.open_target(server.target(mode))
     return engine, ui

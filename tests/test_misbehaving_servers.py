@@ -18,7 +18,6 @@ from support import (
     wait_until,
 )
 
-from smtpshell.commands import Engine
 from smtpshell.connection import Listener
 from smtpshell.errors import (
     ConnectionFailed,
@@ -27,6 +26,7 @@ from smtpshell.errors import (
     ServerClosed,
     TlsFailed,
 )
+from smtpshell.helpers import make_engine
 from smtpshell.protocol import Command, Reply
 from smtpshell.session import SessionState
 
@@ -67,7 +67,7 @@ def test_starttls_response_injection_aborts_before_the_handshake(after_220: list
         async with RawServer(server) as srv:
             ui = RecordingUI()
             settings = raw_settings(srv)
-            engine = Engine(settings, SessionState(), ui, extra_listeners=[seen])
+            engine = make_engine(settings, SessionState(), ui, listeners=[seen])
             assert engine.target is not None
             await engine.open_target(engine.target)
             await lines(engine, "EHLO x.example")

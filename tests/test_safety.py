@@ -14,7 +14,8 @@ TLS = TlsInfo("TLSv1.3", "X", 256, None, verified=True)
 def state(**kw: object) -> SessionState:
     s = SessionState()
     s.observe_connected("mx.test", 25, None)
-    s.capabilities = Capabilities.from_ehlo(Reply(250, ("250-mx", "250 8BITMIME")))
+    s.capabilities = Capabilities.from_ehlo(Reply(250, ("250-mx", "250-AUTH PLAIN LOGIN",
+                                                        "250 8BITMIME")))
     for key, value in kw.items():
         setattr(s, key, value)
     return s
@@ -70,6 +71,7 @@ def test_eight_bit_text_warns_without_8bitmime() -> None:
      "not verified"),
     ("AUTH PLAIN AGRlbW8AZGVtbw==", {"tls": TLS, "capabilities": None}, "before EHLO"),
     ("NOOP", {"closing": True}, "closing"),
+    ("AUTH CRAM-MD5", {"tls": TLS}, "did not offer AUTH CRAM-MD5 (it offers PLAIN LOGIN)"),
 ])
 def test_order_mistakes_ask(line: str, kw: dict[str, object], word: str) -> None:
     verdict = safety.check_command(line, state(**kw))
@@ -92,3 +94,38 @@ def test_secrets() -> None:
     assert safety.is_secret("auth plain AGRlbW8AZGVtbw==", state())
     assert safety.is_secret("ZGVtbw==", state(auth_dialog=True))
     assert not safety.is_secret("MAIL FROM:<a@b>", state())
+
+
+@pytest.mark.parametrize(("command", "params", "problem"), [
+    ("MAIL", ["MT-PRIORITY=1"], "needs the MT-PRIORITY extension"),
+    ("MAIL", ["FOO=1"], "no SMTP extension defines a MAIL parameter FOO"),
+    ("RCPT", ["RET=FULL"], "no SMTP extension defines a RCPT parameter RET"),
+    ("MAIL", ["BODY=BINARYMIME"], "needs the 8BITMIME or BINARYMIME"),
+    ("MAIL", ["BODY=9BIT"], "9BIT is not one of"),
+])
+def test_params_refused(command: str, params: list[str], problem: str) -> None:
+    caps = Capabilities.from_ehlo(Reply(250, ("250-mx", "250-8BITMIME", "250-DSN",
+                                              "250 SIZE 5000")))
+    if "BINARYMIME" in params[0]:
+        caps = Capabilities()
+    verdict = safety.check_params(command, params, state(capabilities=caps))
+    assert verdict.action == "refuse" and problem in verdict.reason
+
+
+def test_params_accepted() -> None:
+    caps = Capabilities.from_ehlo(Reply(250, ("250-mx", "250-8BITMIME", "250-DSN",
+                                              "250-SMTPUTF8", "250 SIZE 5000")))
+    good = state(capabilities=caps)
+    assert safety.check_params("MAIL", ["SIZE=4999", "BODY=8bitmime", "RET=HDRS", "SMTPUTF8",
+                                        "ENVID=x1"], good) == safety.SEND
+    assert safety.check_params("RCPT", ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;a@b"],
+                               good) == safety.SEND
+    assert "SIZE limit of 5000" in safety.check_params("MAIL", ["SIZE=5001"], good).reason
+    assert "takes no value" in safety.check_params("MAIL", ["SMTPUTF8=1"], good).reason
+    assert safety.check_params("MAIL", ["FOO=1"], state(safe=False)) == safety.SEND
+
+
+def test_arguments_with_control_characters_are_refused_in_every_mode() -> None:
+    verdict = safety.check_argument("a@b\r\nRCPT TO:<c@d>", "the address")
+    assert verdict.action == "refuse" and "bare CR" in verdict.reason
+    assert safety.check_argument("a@b", "the address") == safety.SEND

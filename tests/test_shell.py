@@ -21,6 +21,7 @@ from support import (
 )
 
 from smtpshell.commands import Engine
+from smtpshell.helpers import make_engine
 from smtpshell.server import InboxHelpers, PracticeServer
 from smtpshell.session import SessionState
 from smtpshell.shell import ShellUI, make_history, run_shell, secret_text
@@ -36,8 +37,7 @@ async def drive(server: PracticeServer, keys: str, history: Path) -> tuple[Engin
         ui = ShellUI(color=False)
         settings = practice_settings(server)
         state = SessionState()
-        engine = Engine(settings, state, ui,
-                        helper_groups=[lambda e: InboxHelpers(e, server.inbox)])
+        engine = make_engine(settings, state, ui, extra=[lambda e: InboxHelpers(e, server.inbox)])
         assert settings.target is not None
         await engine.open_target(settings.target)
         pipe.send_text(keys)
@@ -131,7 +131,7 @@ def test_unsolicited_421_prints_above_the_waiting_prompt(tmp_path: Path) -> None
                     input=pipe, output=PlainTextOutput(screen)):
                 ui = ShellUI(color=False)
                 state = SessionState()
-                engine = Engine(raw_settings(srv), state, ui)
+                engine = make_engine(raw_settings(srv), state, ui)
                 await engine.open_target(srv.target())
                 shell = asyncio.ensure_future(run_shell(
                     engine, state, ui, make_history(None, secret_text(engine))))

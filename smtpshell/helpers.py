@@ -1,0 +1,28 @@
+"""The helper set every session gets, and `make_engine` to build an Engine with it.
+
+Owns: the list of helper groups (each a class taking the Engine). The front
+ends and the tests build engines here, so all of them see the same helpers.
+Must not: define helpers itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from .auth import AuthHelpers
+from .commands import UI, Engine, SessionHelpers
+from .config import Settings
+from .connection import Listener
+from .message import MessageHelpers
+from .session import SessionState
+
+__all__ = ["BUILTIN", "make_engine"]
+
+BUILTIN: tuple[Callable[[Engine], object], ...] = (SessionHelpers, AuthHelpers, MessageHelpers)
+
+
+def make_engine(settings: Settings, state: SessionState, ui: UI, *, script: bool = False,
+                extra: Sequence[Callable[[Engine], object]] = (),
+                listeners: Sequence[Listener] = ()) -> Engine:
+    return Engine(settings, state, ui, script=script, extra_listeners=listeners,
+                  helper_groups=(*BUILTIN, *extra))

@@ -1,0 +1,270 @@
+"""Helpers for the envelope and the message: :mail, :rcpt, :data, :bdat, :send.
+
+Owns: brackets and parameters done right (checked against the advertised
+extensions; a control character in any argument refuses the line before a
+byte is written), message files streamed — never read whole — CRLF-normalised
+then dot-stuffed with exactly one end-of-data, BDAT chunks, and whole messages
+built with the `email` package.
+Must not: send '.' after a partial body: an interrupted message closes the
+connection instead, so nothing half-written is delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, BinaryIO
+
+from . import safety
+from .commands import Args, Engine, helper
+from .errors import ConnectionFailed, UsageError
+from .knowledge import EXTENSIONS
+from .protocol import Command, Reply, crlf_lines, dot_stuff
+from .safety import TEXT_LIMIT
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
+
+__all__ = ["MessageHelpers", "build_message"]
+
+CHUNK = 64 * 1024
+BDAT_CHUNK = 1024 * 1024
+PROGRESS_FROM = 1024 * 1024  # show a progress bar for files larger than this
+_BARE = {p.name for e in EXTENSIONS.values() for p in e.params if p.shape == "none"}
+
+
+class MessageHelpers:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @helper(":mail ADDR [PARAMS…]", "MAIL FROM:<ADDR> with its parameters checked "
+            "(SIZE=, BODY=, SMTPUTF8, RET=, ENVID=, REQUIRETLS…)", min_args=1, max_args=None,
+            needs_connection=True)
+    async def mail(self, args: Args) -> None:
+        address, *params = args.positional
+        await self.envelope_line("MAIL", address, params)
+
+    @helper(":rcpt ADDR… [PARAMS…]", "RCPT TO:<ADDR> for each address (NOTIFY=, ORCPT=…)",
+            min_args=1, max_args=None, needs_connection=True)
+    async def rcpt(self, args: Args) -> None:
+        params = [w for w in args.positional if _is_param(w)]
+        addresses = [w for w in args.positional if not _is_param(w)]
+        if not addresses:
+            raise UsageError(":rcpt needs at least one address", "usage: :rcpt ADDR… [PARAMS…]")
+        for address in addresses:
+            await self.envelope_line("RCPT", address, params)
+
+    async def envelope_line(self, verb: str, address: str, params: list[str]) -> Reply | None:
+        engine = self.engine
+        address = address.strip()
+        if address.startswith("<") and address.endswith(">"):
+            address = address[1:-1]
+        for text in (address, *params):
+            if not await engine.allowed(safety.check_argument(text, f"the argument {text!r}")):
+                return None
+        if not await engine.allowed(safety.check_params(verb, params, engine.state)):
+            return None
+        keyword = "FROM" if verb == "MAIL" else "TO"
+        return await engine.send_command(" ".join([f"{verb} {keyword}:<{address}>", *params]))
+
+    @helper(":data [FILE]", "DATA, then FILE streamed (CRLF-normalised, dot-stuffed, one "
+            "final '.'); without FILE, type the message", max_args=1, needs_connection=True,
+            takes_files=True)
+    async def data(self, args: Args) -> None:
+        if not args.positional:
+            await self.engine.send_command("DATA")
+            return
+        path = args.positional[0]
+        size = _file_size(path)
+        if not await self.engine.allowed(_scan(path, self.engine)):
+            return
+        reply = await self.engine.send_command("DATA")
+        if reply is not None and reply.code == 354:
+            await self.stream(_read_chunks(path), size, os.path.basename(path))
+
+    async def stream(self, chunks: Iterator[bytes], size: int, label: str) -> Reply:
+        """The message text, then the end of data; Ctrl-C or a failure closes instead."""
+        conn = self.engine.connection()
+        try:
+            with _progress(self.engine, f"sending {label}", size) as advance:
+                for piece in dot_stuff(crlf_lines(chunks)):
+                    await conn.send_text(piece, echo=False)
+                    advance(len(piece))
+        except BaseException:
+            conn.abort("the message was interrupted: the connection was closed so that "
+                       "no partial message is delivered")
+            raise
+        return await self.engine.end_data(echo=True)
+
+    @helper(":bdat FILE", "CHUNKING: FILE in BDAT chunks, the sizes computed, the last "
+            "marked LAST", min_args=1, max_args=1, needs_connection=True, takes_files=True)
+    async def bdat(self, args: Args) -> None:
+        engine = self.engine
+        caps = engine.state.capabilities
+        if engine.state.safe and (caps is None or "CHUNKING" not in caps):
+            raise UsageError("the server did not advertise CHUNKING, so BDAT would be refused",
+                             "use :data FILE, or :safe off to try anyway")
+        path = args.positional[0]
+        size = _file_size(path)
+        if not await engine.allowed(safety.check_command(f"BDAT {size} LAST", engine.state)):
+            return
+        conn = engine.connection()
+        try:
+            with _progress(engine, f"sending {os.path.basename(path)}", size) as advance:
+                for chunk, last in _sized(crlf_lines(_read_chunks(path)), BDAT_CHUNK):
+                    line = f"BDAT {len(chunk)}" + (" LAST" if last else "")
+                    reply = await engine.request(Command(line), payload=chunk)
+                    advance(len(chunk))
+                    if reply.code != 250:
+                        return
+        except (ConnectionFailed, asyncio.CancelledError):
+            conn.abort("the message was interrupted: the connection was closed")
+            raise
+
+    @helper(":send --from A --to B [--to C…] [--cc C] [--subject S] [--body T | --body-file F]"
+            " [--header 'K: V'] [--attach F]",
+            "a whole transaction with a well-formed message (Date, Message-ID, MIME)",
+            options=("--from=", "--to=*", "--cc=*", "--subject=", "--body=", "--body-file=",
+                     "--header=*", "--attach=*"), needs_connection=True, takes_files=True)
+    async def send(self, args: Args) -> None:
+        sender, recipients = args.value("--from"), args.values("--to") + args.values("--cc")
+        if not sender or not recipients:
+            raise UsageError(":send needs --from and at least one --to")
+        message = build_message(args, self.engine.ehlo_name().strip("[]"))
+        data = message.as_bytes()
+        reply = await self.envelope_line("MAIL", sender, [])
+        if reply is None or reply.code != 250:
+            return
+        accepted = 0
+        for address in recipients:
+            reply = await self.envelope_line("RCPT", address, [])
+            accepted += reply is not None and reply.code in (250, 251)
+        if not accepted:
+            self.engine.note("no recipient was accepted; RSET ends the transaction", "warning")
+            await self.engine.send_command("RSET")
+            return
+        reply = await self.engine.send_command("DATA")
+        if reply is not None and reply.code == 354:
+            await self.stream(iter([data]), len(data), "the message")
+
+
+def build_message(args: Args, domain: str) -> EmailMessage:
+    """A well-formed message from :send's options, with the `email` package."""
+    from email.message import EmailMessage
+    from email.policy import SMTP
+    from email.utils import formatdate, make_msgid
+
+    message = EmailMessage(policy=SMTP)
+    fields = [("From", args.value("--from")), ("To", ", ".join(args.values("--to"))),
+              ("Cc", ", ".join(args.values("--cc"))),
+              ("Subject", args.value("--subject") or "smtpshell test message")]
+    fields += [_header(h) for h in args.values("--header")]
+    for name, value in fields:
+        if value:
+            _no_controls(value, f"the {name} header")
+            message[name] = value
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = make_msgid(domain=domain or None)
+    message.set_content(_body(args))
+    for path in args.values("--attach"):
+        _attach(message, path)
+    return message
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip() or " " in name.strip():
+        raise UsageError(f"--header {text!r} is not 'Name: value'")
+    return name.strip(), value.strip()
+
+
+def _no_controls(value: str, what: str) -> None:
+    problem = safety.control_problem(value)
+    if problem:
+        raise UsageError(f"{what} holds {problem}; header values may not contain line breaks",
+                         "nothing was sent")
+
+
+def _body(args: Args) -> str:
+    path = args.value("--body-file")
+    if path is not None and args.value("--body") is not None:
+        raise UsageError("give --body or --body-file, not both")
+    if path is None:
+        return args.value("--body") or "Sent by smtpshell.\n"
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"cannot read the body file {path}: {err}") from None
+
+
+def _attach(message: EmailMessage, path: str) -> None:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as err:
+        raise UsageError(f"cannot read the attachment {path}: {err.strerror}") from None
+    kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    maintype, _, subtype = kind.partition("/")
+    message.add_attachment(data, maintype=maintype, subtype=subtype,
+                           filename=os.path.basename(path))
+
+
+def _is_param(word: str) -> bool:
+    return "=" in word or word.upper() in _BARE
+
+
+def _file_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror}") from None
+
+
+def _read_chunks(path: str) -> Iterator[bytes]:
+    try:
+        handle: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed when the iterator ends
+    except OSError as err:
+        raise UsageError(f"cannot read {path}: {err.strerror}") from None
+    with handle:
+        while chunk := handle.read(CHUNK):
+            yield chunk
+
+
+def _scan(path: str, engine: Engine) -> safety.Verdict:
+    """Read the file once, streaming, for lines over the limit and 8-bit bytes."""
+    longest, current, eight_bit = 0, 0, False  # octets, CRLF included
+    for chunk in crlf_lines(_read_chunks(path)):
+        eight_bit = eight_bit or not chunk.isascii()
+        first, *rest = chunk.split(b"\n")
+        current += len(first)
+        for part in rest:  # each LF ends the line being counted
+            longest, current = max(longest, current + 1), len(part)
+    caps = engine.state.capabilities
+    if engine.state.safe and longest + 1 > TEXT_LIMIT:  # +1: a stuffed dot
+        return safety.Verdict("refuse", f"Not sent: {path} has a line of {longest} octets; "
+                              f"RFC 5321 §4.5.3.1.6 allows {TEXT_LIMIT} with CRLF.",
+                              "wrap the lines, or encode the content (base64, QP)")
+    if eight_bit and engine.state.safe and (caps is None or "8BITMIME" not in caps):
+        return safety.Verdict("send", "Warning: the file holds 8-bit bytes, but the server did "
+                              "not advertise 8BITMIME (RFC 6152).")
+    return safety.SEND
+
+
+def _sized(chunks: Iterator[bytes], size: int) -> Iterator[tuple[bytes, bool]]:
+    """Re-cut a stream into pieces of `size`, telling which one is the last."""
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        while len(buffer) > size:
+            yield bytes(buffer[:size]), False
+            del buffer[:size]
+    yield bytes(buffer), True
+
+
+def _progress(engine: Engine, label: str, total: int
+              ) -> AbstractContextManager[Callable[[int], None]]:
+    return engine.ui.progress(label, total if total > PROGRESS_FROM else 0)

@@ -1,0 +1,133 @@
+"""Transcripts: writing a session down, and reading one back as a script.
+
+Owns: `Transcript`, the traffic listener that appends RFC-style lines —
+`I:` what the user typed, `C:` what was sent, `S:` what the server said,
+`*` events — each with a timestamp and the layer (plain or tls), secrets
+masked, server text made inert; and `replay`, which turns a saved
+transcript into script lines: each input again, preceded by `:expect` with
+the code the server gave it then.
+Must not: decide what to send; it records and translates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import AsyncIterator
+from typing import TextIO
+
+from .connection import Listener
+from .errors import UsageError
+from .protocol import Command, Reply
+from .redact import redact, redact_command
+from .render import inert
+from .session import SessionState, TlsInfo
+
+__all__ = ["HEADER", "Transcript", "open_private", "replay"]
+
+HEADER = "# smtpshell transcript"
+_LINE = re.compile(r"^(?:\S+ (?:plain|tls) +)?([ICS]):(?: (.*))?$")
+_FINAL = re.compile(r"^([2-5]\d\d)(?: |$)")
+
+
+def open_private(path: str) -> TextIO:
+    """Open for appending, created with mode 0600: it may hold what the server said."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror}") from None
+    return os.fdopen(fd, "a", encoding="utf-8", buffering=1)
+
+
+class Transcript(Listener):
+    def __init__(self, handle: TextIO, state: SessionState) -> None:
+        self._handle = handle
+        self._state = state
+        self._layer = "plain"
+        self._write("*", f"{HEADER[2:]} started")
+
+    @classmethod
+    def open(cls, path: str, state: SessionState) -> Transcript:
+        handle = open_private(path)
+        if handle.tell() == 0:
+            handle.write(HEADER + " (replay it with --script)\n")
+        return cls(handle, state)
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def _write(self, tag: str, text: str) -> None:
+        stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        sep = ": " if tag in "ICS" else "  "
+        self._handle.write(f"{stamp} {self._layer:<5} {tag}{sep}{text}\n")
+
+    def input(self, line: str) -> None:
+        """What the user typed, already masked by the Engine."""
+        self._write("I", inert(line))
+
+    def on_connected(self, peer: tuple[str, int], tls: TlsInfo | None) -> None:
+        self._layer = "tls" if tls else "plain"
+        self._write("*", f"connected to {peer[0]}:{peer[1]}" + (f", {tls.version}" if tls
+                                                                 else ""))
+
+    def on_sent(self, command: Command | None, data: bytes, echo: bool) -> None:
+        if command is not None:
+            self._write("C", inert(redact_command(command, self._state.secrets)))
+            return
+        text = redact(data.decode("utf-8", "backslashreplace"), self._state.secrets)
+        for line in text.removesuffix("\r\n").split("\r\n"):
+            self._write("C", inert(line))
+
+    def on_reply(self, reply: Reply, command: Command | None, late: bool) -> None:
+        if command is None or late:
+            self._write("*", "unsolicited reply" if command is None else "late reply")
+        for line in reply.lines:
+            self._write("S", inert(redact(line, self._state.secrets)))
+        for problem in reply.problems:
+            self._write("*", f"server: {problem}")
+
+    def on_tls(self, tls: TlsInfo) -> None:
+        self._layer = "tls"
+        self._write("*", f"TLS is up: {tls.version} {tls.cipher}, "
+                         f"{'verified' if tls.verified else tls.verify_error}")
+
+    def on_closed(self, reason: str) -> None:
+        self._write("*", f"closed: {reason}")
+
+
+async def replay(lines: AsyncIterator[tuple[int, str]]) -> AsyncIterator[tuple[int, str]]:
+    """Script lines, with a transcript turned into its inputs and expectations.
+
+    A file that starts with the transcript header replays its `I:` lines (what
+    was typed, helpers included); a hand-written RFC-style one its `C:` lines.
+    Each input is preceded by `:expect CODE`, the last reply code it earned.
+    Anything else passes through unchanged.
+    """
+    step: tuple[int, str] | None = None
+    code: str | None = None
+    inputs = None  # "I" or "C", once the file has shown what it is
+    async for number, line in lines:
+        if inputs is None:
+            inputs = "I" if line.startswith(HEADER) else "C" if _LINE.match(line) else ""
+        match = _LINE.match(line) if inputs else None
+        if match is None:
+            if not inputs:
+                yield number, line
+            continue
+        tag, text = match.group(1), match.group(2) or ""
+        if tag == inputs:
+            for item in _step(step, code):
+                yield item
+            step, code = (number, text), None
+        elif tag == "S" and (final := _FINAL.match(text)):
+            code = final.group(1)
+    for item in _step(step, code):
+        yield item
+
+
+def _step(step: tuple[int, str] | None, code: str | None) -> list[tuple[int, str]]:
+    if step is None:
+        return []
+    number, text = step
+    return ([(number, f":expect {code}")] if code else []) + [(number, text)]
