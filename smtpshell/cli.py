@@ -72,7 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", metavar="ADDR[:PORT]", help="local address to connect from")
     p.add_argument("--timeout", type=float, metavar="S",
                    help="deadline for connecting and for each reply (default: RFC 5321's)")
+    p.add_argument("--mx", metavar="DOMAIN",
+                   help="connect to DOMAIN's mail servers, in MX preference order")
+    p.add_argument("--nameserver", metavar="ADDR[:PORT]", help="DNS server for --mx")
     p.add_argument("--keylog", metavar="FILE", help="write TLS keys for Wireshark")
+    p.add_argument("--transcript", metavar="FILE",
+                   help="append the session to FILE, timestamped, secrets masked")
+    p.add_argument("--secret-env", metavar="NAME", action="append", default=[],
+                   help="take a secret a script needs (a masked ******** in a replayed "
+                        "transcript, a password) from this environment variable; repeatable")
     p.add_argument("--unsafe", action="store_true", help="start with safe mode off")
     p.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR)")
     p.add_argument("--no-history", action="store_true", help="keep no history file")
@@ -104,15 +112,23 @@ def make_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
                      ciphers=args.ciphers, keylog=args.keylog or env.get("SSLKEYLOGFILE"))
     if args.key and not args.cert:
         raise UsageError("--key needs --cert")
+    if args.mx and args.server:
+        raise UsageError("give HOST or --mx DOMAIN, not both")
+    missing = [name for name in args.secret_env if name not in env]
+    if missing:
+        raise UsageError(f"--secret-env {missing[0]}: no such environment variable")
+    nameserver = parse_hostport(args.nameserver, 53) if args.nameserver else None
     return Settings(
         target=_target(args, profile), tls=tls, ehlo=args.ehlo or profile.get("ehlo"),
         user=profile.get("user"), timeout=args.timeout, safe=not args.unsafe,
-        color=color_enabled(args.no_color, env),
-        history=None if args.no_history else history_path(env))
+        color=color_enabled(args.no_color, env), transcript=args.transcript,
+        history=None if args.no_history else history_path(env),
+        secret_env=tuple(args.secret_env), mx=args.mx,
+        nameserver=(nameserver[0], nameserver[1] or 53) if nameserver else None)
 
 
 def _target(args: argparse.Namespace, profile: Mapping[str, Any]) -> Target | None:
-    server = args.server or profile.get("host")
+    server = args.server or profile.get("host") or args.mx
     if server is None:
         return None
     given = args.port if args.port is not None else profile.get("port")
@@ -134,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = make_settings(args, os.environ)
         if args.serve:
             return _serve(SERVE_PORT if args.port is None else args.port)
-        if not args.demo and settings.target is None:
+        if not args.demo and settings.target is None and not settings.mx:
             raise UsageError("no server given", "smtpshell HOST[:PORT], or --demo to practise")
         return asyncio.run(_session(args, settings))
     except SmtpShellError as err:
@@ -175,11 +191,19 @@ def _engine(settings: Settings, state: SessionState, ui: UI, server: Any, *,
     return make_engine(settings, state, ui, script=script, extra=groups)
 
 
+async def _connect(engine: Engine, settings: Settings) -> None:
+    assert settings.target is not None
+    if settings.mx:
+        await engine.open_mx(settings.mx, settings.target.port, settings.target.mode)
+    else:
+        await engine.open_target(settings.target)
+
+
 async def _run_script(args: argparse.Namespace, settings: Settings, state: SessionState,
                       server: Any) -> int:
-    engine = _engine(settings, state, ScriptUI(), server, script=True)
-    assert settings.target is not None
-    await engine.open_target(settings.target)
+    ui = ScriptUI(secrets=[os.environ[name] for name in settings.secret_env])
+    engine = _engine(settings, state, ui, server, script=True)
+    await _connect(engine, settings)
     if args.script is None:
         return await run_script(engine, read_lines(sys.stdin.buffer))
     with _open_script(args.script) as source:
@@ -202,8 +226,7 @@ async def _run_shell(args: argparse.Namespace, settings: Settings, state: Sessio
     engine = _engine(settings, state, ui, server, script=False)
     if server is not None:
         ui.show(format_note(_welcome(server.port)))
-    assert settings.target is not None
-    await engine.open_target(settings.target)
+    await _connect(engine, settings)
     if args.script is not None:
         with _open_script(args.script) as source:
             await run_script(engine, read_lines(source), leave=False)

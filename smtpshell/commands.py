@@ -23,11 +23,11 @@ from typing import Any, Protocol, TypeVar
 from . import safety
 from .config import Settings, Target, TlsMode, implied_mode, parse_hostport
 from .connection import Connection, Listener
-from .errors import ConnectionFailed, ServerClosed, TlsFailed, UsageError
+from .errors import ConnectionFailed, ProtocolViolation, ServerClosed, TlsFailed, UsageError
 from .knowledge import CONNECT_TIMEOUT, NON_SMTP_BANNERS, VERBS, reply_timeout
 from .protocol import Command, Reply, stuff_line
 from .redact import MASK
-from .render import Fragments, Screen, format_note
+from .render import Fragments, Screen, format_error, format_note
 from .session import Phase, SessionState, TlsInfo
 from .tls import client_context
 from .transcript import Transcript
@@ -387,6 +387,25 @@ class Engine:
             await conn.closed
         return reply
 
+    async def request_all(self, commands: Sequence[Command]) -> list[Reply]:
+        """Send every command at once (pipelining), then take the replies in order."""
+        conn = self.connection()
+        futures = [conn.send(command) for command in commands]
+        return await self.await_replies(futures, [c.verb for c in commands])
+
+    async def await_replies(self, futures: Sequence[asyncio.Future[Reply]],
+                            verbs: Sequence[str]) -> list[Reply]:
+        conn = self.connection()
+        replies = []
+        for fut, verb in zip(futures, verbs, strict=True):
+            try:
+                replies.append(await conn.wait(fut, self.timeout(verb)))
+            except (asyncio.CancelledError, ConnectionFailed):
+                self.state.out_of_step = conn.out_of_step
+                raise
+            self._reply = replies[-1]
+        return replies
+
     def start_transcript(self, path: str) -> None:
         self.stop_transcript()
         self.transcript = Transcript.open(path, self.state)
@@ -420,6 +439,33 @@ class Engine:
             await self.starttls(ehlo_after=True, fail_closed=True)
         elif self.settings.ehlo:
             await self.ehlo(self.settings.ehlo)
+
+    async def open_mx(self, domain: str, port: int, mode: TlsMode) -> None:
+        """Look up the domain's MX hosts and connect to the first that answers.
+
+        A host that cannot be reached gives way to the next; a TLS or
+        protocol failure does not (it is not an availability problem).
+        """
+        from .mx import mail_hosts
+
+        base = self.settings.target or Target(domain)
+        timeout = self.settings.timeout or CONNECT_TIMEOUT
+        hosts = await mail_hosts(domain, self.settings.nameserver, base.family, timeout)
+        for host in hosts:
+            if not host.addresses:
+                self.note(f"MX {host.preference} {host.name} has no address", "warning")
+            for address in host.addresses:
+                self.note(f"MX {host.preference} {host.name} ({address})")
+                target = Target(address, port, mode, base.family, base.source, host.name)
+                try:
+                    await self.open_target(target)
+                    return
+                except (TlsFailed, ProtocolViolation):
+                    raise
+                except ConnectionFailed as err:
+                    self.ui.show(format_error(err))
+        raise ConnectionFailed(f"no mail server of {domain} could be reached",
+                               f"{len(hosts)} MX host(s) tried in preference order")
 
     async def hang_up(self, quit_first: bool) -> None:
         conn, self.conn = self.conn, None
@@ -509,19 +555,25 @@ class SessionHelpers:
         else:
             raise UsageError(f"no helper or verb called {name!r}", "type :help for the list")
 
-    @helper(":connect HOST[:PORT] [--tls|--starttls|--plain]",
-            "connect to another server (QUIT to the current one first)",
-            options=("--tls", "--starttls", "--plain"), min_args=1, max_args=1)
+    @helper(":connect HOST[:PORT] [--tls|--starttls|--plain] [--mx DOMAIN]",
+            "connect to another server (QUIT to the current one first); --mx: to a domain's "
+            "mail servers", options=("--tls", "--starttls", "--plain", "--mx="), max_args=1)
     async def connect(self, args: Args) -> None:
-        host, port = parse_hostport(args.positional[0], None)
+        domain = args.value("--mx")
+        if bool(domain) == bool(args.positional):
+            raise UsageError(":connect takes a HOST or --mx DOMAIN")
+        host, port = parse_hostport(args.positional[0] if args.positional else "", None)
         mode: TlsMode | None = ("tls" if args.flag("--tls") else "starttls"
                                 if args.flag("--starttls") else None)
         port = port or (465 if mode == "tls" else 25)
-        base = self.engine.target or Target(host)
-        target = replace(base, host=host, port=port,
-                         mode=implied_mode(port, mode, args.flag("--plain")))
+        mode = implied_mode(port, mode, args.flag("--plain"))
         await self.engine.hang_up(quit_first=True)
-        await self.engine.open_target(target)
+        if domain:
+            await self.engine.open_mx(domain, port, mode)
+            return
+        base = self.engine.target or Target(host)
+        await self.engine.open_target(replace(base, host=host, port=port, mode=mode,
+                                              server_name=None))
 
     @helper(":reconnect", "connect again to the same server, the same way")
     async def reconnect(self, args: Args) -> None:

@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from .errors import UsageError
 
@@ -26,6 +26,7 @@ __all__ = [
     "config_path",
     "history_path",
     "load_profile",
+    "open_private",
     "parse_hostport",
 ]
 
@@ -56,11 +57,13 @@ class Target:
     mode: TlsMode = "plain"
     family: int = socket.AF_UNSPEC
     source: tuple[str, int] | None = None
+    server_name: str | None = None  # the name TLS verifies when `host` is an address (--mx)
 
     @property
     def label(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        named = f"{self.server_name} " if self.server_name else ""
+        return f"{named}{host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class Settings:
     history: Path | None = None
     secret_env: tuple[str, ...] = ()  # environment variables holding secrets, in order
     nameserver: tuple[str, int] | None = None  # for --mx: ask this DNS server
+    mx: str | None = None  # connect to this domain's mail servers
 
     def with_target(self, target: Target) -> Settings:
         return replace(self, target=target)
@@ -106,6 +110,15 @@ def implied_mode(port: int, mode: TlsMode | None, plain: bool) -> TlsMode:
     if mode is not None:
         return mode
     return "tls" if port == SMTPS_PORT and not plain else "plain"
+
+
+def open_private(path: str) -> TextIO:
+    """Open for appending, created with mode 0600 (transcripts, TLS key logs: private)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror}") from None
+    return os.fdopen(fd, "a", encoding="utf-8", buffering=1)
 
 
 def config_path(env: Mapping[str, str]) -> Path:

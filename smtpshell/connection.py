@@ -84,7 +84,7 @@ class Connection(asyncio.Protocol):
         conn = cls(target, listeners)
         use_tls = ctx if target.mode == "tls" else None
         conn._ctx = use_tls
-        conn._sni = (sni or target.host) if use_tls else None
+        conn._sni = (sni or target.server_name or target.host) if use_tls else None
         try:
             async with asyncio.timeout(timeout):
                 await loop.create_connection(
@@ -123,7 +123,7 @@ class Connection(asyncio.Protocol):
         self._transport = transport
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None and self._ctx is not None:
-            self.tls = describe(ssl_object, self._sni, self.target.host, self._ctx)
+            self.tls = describe(ssl_object, self._sni, self._sni or self.target.host, self._ctx)
         peer = (self.target.host, self.target.port)
         for listener in self._listeners:
             listener.on_connected(peer, self.tls)
@@ -184,6 +184,19 @@ class Connection(asyncio.Protocol):
         transport.write(data)
         return fut
 
+    def send_raw(self, data: bytes, replies: int) -> list[asyncio.Future[Reply]]:
+        """Bytes exactly as given (:raw); `replies` is how many replies to pair with them."""
+        transport = self._require_open()
+        command = Command(data.decode("utf-8", "backslashreplace"), kind="raw")
+        futures: list[asyncio.Future[Reply]] = []
+        for _ in range(replies):
+            futures.append(self.closed.get_loop().create_future())
+            self._pending.append(_Pending(command, futures[-1]))
+        for listener in self._listeners:
+            listener.on_sent(command, data, True)
+        transport.write(data)
+        return futures
+
     async def send_text(self, data: bytes, echo: bool = True) -> None:
         """Write message text (no reply expected); waits while the socket is full."""
         transport = self._require_open()
@@ -239,7 +252,7 @@ class Connection(asyncio.Protocol):
                 "replies sent over TLS; the connection was closed",
                 "the server or something on the path is broken or hostile (CVE-2011-0411)")
         self._tls_guard = False
-        self._sni = sni or self.target.host
+        self._sni = sni or self.target.server_name or self.target.host
         transport = self._require_open()
         try:
             new = await asyncio.get_running_loop().start_tls(
@@ -250,7 +263,7 @@ class Connection(asyncio.Protocol):
         if new is None:
             raise ServerClosed("the server closed the connection during the TLS handshake")
         self._transport = new
-        self.tls = describe(new.get_extra_info("ssl_object"), self._sni, self.target.host, ctx)
+        self.tls = describe(new.get_extra_info("ssl_object"), self._sni, self._sni, ctx)
         for listener in self._listeners:
             listener.on_tls(self.tls)
         return reply

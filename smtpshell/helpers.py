@@ -13,12 +13,15 @@ from .auth import AuthHelpers
 from .commands import UI, Engine, SessionHelpers
 from .config import Settings
 from .connection import Listener
+from .flow import FlowHelpers
+from .info import InfoHelpers
 from .message import MessageHelpers
 from .session import SessionState
 
 __all__ = ["BUILTIN", "make_engine"]
 
-BUILTIN: tuple[Callable[[Engine], object], ...] = (SessionHelpers, AuthHelpers, MessageHelpers)
+BUILTIN: tuple[Callable[[Engine], object], ...] = (
+    SessionHelpers, AuthHelpers, MessageHelpers, InfoHelpers, FlowHelpers)
 
 
 def make_engine(settings: Settings, state: SessionState, ui: UI, *, script: bool = False,

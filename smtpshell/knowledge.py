@@ -15,6 +15,8 @@ __all__ = [
     "CONNECT_TIMEOUT",
     "EXTENSIONS",
     "NON_SMTP_BANNERS",
+    "NOT_PIPELINED",
+    "PIPELINE_LAST",
     "REPLY_TIMEOUTS",
     "SCLIENT_TRAPS",
     "VERBS",
@@ -179,6 +181,13 @@ def params_for(command: str, capabilities: Container[str]) -> list[tuple[Param, 
             found += [(p, ext) for p in ext.params if p.command == command]
     return found
 
+
+# RFC 2920 §3.1: these end a pipelined group (their reply decides what may follow).
+# AUTH (RFC 4954 §4), STARTTLS (RFC 3207 §4.2) and BDAT with its payload are
+# never sent by :pipeline at all.
+PIPELINE_LAST = frozenset({"EHLO", "HELO", "DATA", "VRFY", "EXPN", "TURN", "QUIT", "NOOP",
+                           "ETRN", "ATRN"})
+NOT_PIPELINED = frozenset({"AUTH", "STARTTLS", "BDAT"})
 
 # RFC 5321 §4.5.3.2: how long a client waits for each reply, in seconds.
 REPLY_TIMEOUTS: dict[str, float] = {

@@ -45,7 +45,7 @@ class MessageHelpers:
             needs_connection=True)
     async def mail(self, args: Args) -> None:
         address, *params = args.positional
-        await self.envelope_line("MAIL", address, params)
+        await self.envelope_line("MAIL", address, params, check=True)
 
     @helper(":rcpt ADDR… [PARAMS…]", "RCPT TO:<ADDR> for each address (NOTIFY=, ORCPT=…)",
             min_args=1, max_args=None, needs_connection=True)
@@ -54,21 +54,28 @@ class MessageHelpers:
         addresses = [w for w in args.positional if not _is_param(w)]
         if not addresses:
             raise UsageError(":rcpt needs at least one address", "usage: :rcpt ADDR… [PARAMS…]")
-        for address in addresses:
-            await self.envelope_line("RCPT", address, params)
+        if await self.checked("RCPT", addresses, params):
+            for address in addresses:
+                await self.envelope_line("RCPT", address, params)
 
-    async def envelope_line(self, verb: str, address: str, params: list[str]) -> Reply | None:
+    async def checked(self, verb: str, addresses: list[str], params: list[str]) -> bool:
+        """Every argument free of control characters, every parameter advertised."""
         engine = self.engine
+        for text in (*addresses, *params):
+            if not await engine.allowed(safety.check_argument(text, f"the argument {text!r}")):
+                return False
+        return await engine.allowed(safety.check_params(verb, params, engine.state))
+
+    async def envelope_line(self, verb: str, address: str, params: list[str],
+                            check: bool = False) -> Reply | None:
+        if check and not await self.checked(verb, [address], params):
+            return None
         address = address.strip()
         if address.startswith("<") and address.endswith(">"):
             address = address[1:-1]
-        for text in (address, *params):
-            if not await engine.allowed(safety.check_argument(text, f"the argument {text!r}")):
-                return None
-        if not await engine.allowed(safety.check_params(verb, params, engine.state)):
-            return None
         keyword = "FROM" if verb == "MAIL" else "TO"
-        return await engine.send_command(" ".join([f"{verb} {keyword}:<{address}>", *params]))
+        return await self.engine.send_command(" ".join([f"{verb} {keyword}:<{address}>",
+                                                        *params]))
 
     @helper(":data [FILE]", "DATA, then FILE streamed (CRLF-normalised, dot-stuffed, one "
             "final '.'); without FILE, type the message", max_args=1, needs_connection=True,
@@ -133,7 +140,9 @@ class MessageHelpers:
         sender, recipients = args.value("--from"), args.values("--to") + args.values("--cc")
         if not sender or not recipients:
             raise UsageError(":send needs --from and at least one --to")
-        message = build_message(args, self.engine.ehlo_name().strip("[]"))
+        if not await self.checked("MAIL", [sender, *recipients], []):
+            return
+        message = build_message(args, sender.rpartition("@")[2].strip("<> "))
         data = message.as_bytes()
         reply = await self.envelope_line("MAIL", sender, [])
         if reply is None or reply.code != 250:

@@ -18,19 +18,24 @@ from collections.abc import Callable
 
 from .connection import Listener
 from .errors import SmtpShellError
-from .protocol import Command, Reply
+from .knowledge import EXTENSIONS
+from .protocol import Capabilities, Command, Reply
 from .redact import redact, redact_command
 from .session import Phase, SessionState, TlsInfo
+from .tls import CertSummary
 
 __all__ = [
     "STYLE",
     "Fragments",
     "Screen",
     "Sink",
+    "format_caps",
+    "format_cert",
     "format_error",
     "format_note",
     "format_reply",
     "format_sent",
+    "format_tls",
     "inert",
     "plain",
     "prompt_text",
@@ -138,6 +143,8 @@ def format_sent(command: Command | None, data: bytes, secrets: set[str] | None) 
     if command is None:
         text = data.decode("utf-8", "backslashreplace").removesuffix("\r\n")
         lines = (redact(text, secrets) if secrets is not None else text).split("\r\n")
+    elif command.kind == "raw":  # every byte shown: that is the point of :raw
+        lines = [command.line.replace("\r", "\\r").replace("\n", "\\n")]
     else:
         lines = [redact_command(command, secrets) if secrets is not None else command.line]
     return [styled("sent", "".join(f"-> {inert(line)}\n" for line in lines))]
@@ -198,6 +205,55 @@ def toolbar(state: SessionState) -> Fragments:
 
 def _tls_label(tls: TlsInfo) -> str:
     return f"{tls.version} {tls.cipher}" + ("" if tls.verified else " (unverified)")
+
+
+def format_tls(tls: TlsInfo | None) -> Fragments:
+    """:tls — from the transport, never from anything the server said."""
+    if tls is None:
+        return format_note("no TLS on this connection (:starttls upgrades it)", "warning")
+    bits = f" ({tls.bits} bits)" if tls.bits else ""
+    check = "passed" if tls.verified else tls.verify_error or "not verified"
+    return format_note(f"{tls.version}, cipher {tls.cipher}{bits}\n"
+                       f"  SNI: {tls.sni or '(none: connected by address)'}\n"
+                       f"  certificate check: {check}")
+
+
+def format_cert(cert: CertSummary, label: str) -> Fragments:
+    days = cert.days_left()
+    validity = (f"{cert.not_before:%Y-%m-%d} to {cert.not_after:%Y-%m-%d} "
+                + (f"({days} days left)" if days >= 0 else f"(EXPIRED {-days} days ago)"))
+    lines = [f"{label}: {inert(cert.subject)}",
+             f"  issuer:    {inert(cert.issuer)}" + ("  (self-signed)" if cert.self_signed
+                                                      else ""),
+             f"  names:     {inert(', '.join(cert.sans)) or '(no subjectAltName)'}",
+             f"  valid:     {validity}",
+             f"  key:       {cert.key}",
+             f"  signature: {cert.signature}",
+             f"  SHA-256:   {cert.sha256}",
+             f"  serial:    {cert.serial}"]
+    return format_note("\n".join(lines), "warning" if days < 0 else "note")
+
+
+def format_caps(caps: Capabilities) -> Fragments:
+    """:caps — each extension parsed and explained in a line (like msmtp --serverinfo)."""
+    lines = [f"{caps.domain} offers {len(caps.extensions)} extension(s):"]
+    for keyword, params in caps.extensions.items():
+        known = EXTENSIONS.get(keyword)
+        shown = inert(" ".join((keyword, *params)))
+        meaning = known.meaning if known else "not in the IANA registry (vendor-specific)"
+        detail = _cap_detail(keyword, params, caps)
+        source = f" [{known.rfc}]" if known else ""
+        lines.append(f"  {shown:<32} {meaning}{detail}{source}")
+    return format_note("\n".join(lines))
+
+
+def _cap_detail(keyword: str, params: tuple[str, ...], caps: Capabilities) -> str:
+    if keyword == "SIZE":
+        size = caps.size
+        return f": {size / 1_000_000:.1f} MB" if size else ": no fixed limit"
+    if keyword == "AUTH":
+        return f": {', '.join(caps.auth_mechanisms) or 'none listed'}"
+    return ""
 
 
 class Screen(Listener):

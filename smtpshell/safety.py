@@ -60,14 +60,16 @@ def control_problem(text: str) -> str | None:
     return None
 
 
-def check_command(line: str, state: SessionState) -> Verdict:
+def check_command(line: str, state: SessionState, order: bool = True) -> Verdict:
+    """A raw command line. `order=False` skips the order hints (:pipeline judges a
+    group before any of its replies has moved the state)."""
     verb = line.split(" ", 1)[0].upper()
     if verb == "STARTTLS" and state.tls is not None:
         return Verdict("refuse", "This connection is already TLS; a second STARTTLS is never "
                        "sent (RFC 3207 §4.2).")
     if not state.safe:
         return SEND
-    for rule in (_sclient_trap, _line_shape, _order):
+    for rule in (_sclient_trap, _line_shape, _order) if order else (_sclient_trap, _line_shape):
         verdict = rule(line, verb, state)
         if verdict is not None:
             return verdict

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
 from typing import BinaryIO, TextIO
 
 from .commands import Engine
-from .errors import SmtpShellError
+from .errors import SmtpShellError, UsageError
+from .redact import MASK
 from .render import Fragments, format_error, format_note, plain
 from .session import Phase
+from .transcript import replay
 
 __all__ = ["ScriptUI", "read_lines", "run_script"]
 
@@ -27,10 +30,12 @@ EXIT_OK, EXIT_UNEXPECTED = 0, 1
 
 
 class ScriptUI:
-    """Prints plain text; nobody is there to confirm or type a secret."""
+    """Prints plain text; nobody is there to confirm. Secrets come from
+    --secret-env, in order, else from the terminal if there is one."""
 
-    def __init__(self, out: TextIO = sys.stdout) -> None:
+    def __init__(self, out: TextIO = sys.stdout, secrets: list[str] | None = None) -> None:
         self._out = out
+        self._secrets = list(secrets or [])
 
     def show(self, fragments: Fragments) -> None:
         self._out.write(plain(fragments))
@@ -40,7 +45,15 @@ class ScriptUI:
         return False
 
     async def secret(self, prompt: str) -> str | None:
-        return None
+        if self._secrets:
+            return self._secrets.pop(0)
+        try:  # the script may be on stdin: ask on the terminal itself, or not at all
+            with open("/dev/tty", "r+", encoding="utf-8"):
+                pass
+        except OSError:
+            return None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, getpass.getpass, prompt)
 
     def progress(self, label: str, total: int
                  ) -> AbstractContextManager[Callable[[int], None]]:
@@ -66,6 +79,17 @@ async def read_lines(source: BinaryIO) -> AsyncIterator[tuple[int, str]]:
                                  "save the script as UTF-8") from None
 
 
+async def _fill_secrets(engine: Engine, number: int, line: str) -> str:
+    """A replayed transcript masks secrets: ask for each one again."""
+    while MASK in line:
+        secret = await engine.ui.secret(f"secret for script line {number}: ")
+        if secret is None:
+            raise UsageError(f"script line {number} holds a masked secret ({MASK}) and none "
+                             "was given", "--secret-env NAME, or run it from a terminal")
+        line = line.replace(MASK, secret, 1)
+    return line
+
+
 async def run_script(engine: Engine, lines: AsyncIterator[tuple[int, str]],
                      leave: bool = True) -> int:
     """Run every line; stop at the first line that fails. Returns the exit status.
@@ -74,7 +98,7 @@ async def run_script(engine: Engine, lines: AsyncIterator[tuple[int, str]],
     DATA — close without '.', so a half message is never delivered.
     """
     try:
-        status = await _run_lines(engine, lines)
+        status = await _run_lines(engine, replay(lines))
     except SmtpShellError as err:
         engine.ui.show(format_error(err))
         status = err.exit_code
@@ -97,6 +121,7 @@ async def _run_lines(engine: Engine, lines: AsyncIterator[tuple[int, str]]) -> i
             break
         if line.startswith("#") and engine.state.phase is not Phase.DATA:
             continue
+        line = await _fill_secrets(engine, number, line)
         result = await engine.handle_line(line)
         if result.refused or not result.expected:
             what = "was not sent" if result.refused else "got an unexpected reply"

@@ -25,6 +25,7 @@ from prompt_toolkit.shortcuts.progress_bar.base import ProgressBarCounter
 from prompt_toolkit.styles import Style
 
 from .commands import Engine
+from .config import open_private
 from .errors import SmtpShellError
 from .render import STYLE, Fragments, format_error, format_note, prompt_text, toolbar
 from .session import Phase, SessionState
@@ -98,8 +99,8 @@ def make_history(path: Path | None, is_secret: Callable[[str], bool]) -> History
     if path is None:
         return _SecretFilter(InMemoryHistory(), is_secret)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.close(os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
-    os.chmod(path, 0o600)
+    open_private(str(path)).close()
+    os.chmod(path, 0o600)  # also when an older smtpshell made it readable
     return _SecretFilter(FileHistory(str(path)), is_secret)
 
 

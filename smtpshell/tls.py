@@ -18,7 +18,7 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .config import TlsOptions
+from .config import TlsOptions, open_private
 from .errors import TlsFailed
 from .session import TlsInfo
 
@@ -26,11 +26,13 @@ if TYPE_CHECKING:
     from cryptography import x509
 
 __all__ = [
+    "CertSummary",
     "PracticeCerts",
     "client_context",
     "describe",
     "handshake_failure",
     "make_practice_certs",
+    "summarize",
     "would_fail",
 ]
 
@@ -66,6 +68,7 @@ def client_context(opts: TlsOptions) -> ssl.SSLContext:
         if opts.cert:
             ctx.load_cert_chain(opts.cert, opts.key)
         if opts.keylog:
+            open_private(opts.keylog).close()  # secrets: the file is created 0600
             ctx.keylog_filename = opts.keylog
     except (OSError, ssl.SSLError, ValueError) as err:
         raise TlsFailed(f"cannot set up TLS: {_plain(err)}",
@@ -178,6 +181,59 @@ def _trust_store(ctx: ssl.SSLContext) -> list[x509.Certificate]:
             with contextlib.suppress(OSError, ValueError), open(path, "rb") as handle:
                 certs += x509.load_pem_x509_certificates(handle.read())
     return certs
+
+
+@dataclass(frozen=True)
+class CertSummary:
+    """A certificate as a person checks it, parsed with cryptography."""
+
+    subject: str
+    issuer: str
+    sans: tuple[str, ...]
+    not_before: dt.datetime
+    not_after: dt.datetime
+    key: str
+    signature: str
+    sha256: str
+    serial: str
+    self_signed: bool
+    pem: str
+
+    def days_left(self, now: dt.datetime | None = None) -> int:
+        return (self.not_after - (now or dt.datetime.now(dt.UTC))).days
+
+
+def summarize(der: bytes) -> CertSummary:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    cert = x509.load_der_x509_certificate(der)
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey | dsa.DSAPublicKey):
+        key_text = f"{'RSA' if isinstance(key, rsa.RSAPublicKey) else 'DSA'} {key.key_size} bits"
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key_text = f"EC {key.curve.name} ({key.key_size} bits)"
+    elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        key_text = type(key).__name__.removesuffix("PublicKey")
+    else:
+        key_text = type(key).__name__
+    try:
+        san_ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        sans = tuple(f"DNS:{n}" for n in san_ext.get_values_for_type(x509.DNSName)) + tuple(
+            f"IP:{a}" for a in san_ext.get_values_for_type(x509.IPAddress))
+    except x509.ExtensionNotFound:
+        sans = ()
+    digest = cert.fingerprint(hashes.SHA256()).hex().upper()
+    oid = cert.signature_algorithm_oid
+    return CertSummary(
+        subject=cert.subject.rfc4514_string(), issuer=cert.issuer.rfc4514_string(), sans=sans,
+        not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
+        key=key_text, signature=getattr(oid, "_name", None) or oid.dotted_string,
+        sha256=":".join(digest[i:i + 2] for i in range(0, len(digest), 2)),
+        serial=format(cert.serial_number, "X"), self_signed=cert.issuer == cert.subject,
+        pem=cert.public_bytes(Encoding.PEM).decode())
 
 
 def handshake_failure(err: Exception, host: str) -> TlsFailed:

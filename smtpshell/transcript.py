@@ -12,36 +12,27 @@ Must not: decide what to send; it records and translates.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from collections.abc import AsyncIterator
 from typing import TextIO
 
+from .config import open_private
 from .connection import Listener
-from .errors import UsageError
 from .protocol import Command, Reply
 from .redact import redact, redact_command
 from .render import inert
 from .session import SessionState, TlsInfo
 
-__all__ = ["HEADER", "Transcript", "open_private", "replay"]
+__all__ = ["HEADER", "Transcript", "replay"]
 
 HEADER = "# smtpshell transcript"
 _LINE = re.compile(r"^(?:\S+ (?:plain|tls) +)?([ICS]):(?: (.*))?$")
 _FINAL = re.compile(r"^([2-5]\d\d)(?: |$)")
 
 
-def open_private(path: str) -> TextIO:
-    """Open for appending, created with mode 0600: it may hold what the server said."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    except OSError as err:
-        raise UsageError(f"cannot write {path}: {err.strerror}") from None
-    return os.fdopen(fd, "a", encoding="utf-8", buffering=1)
-
-
 class Transcript(Listener):
-    def __init__(self, handle: TextIO, state: SessionState) -> None:
+    def __init__(self, handle: TextIO, state: SessionState, path: str = "") -> None:
+        self.path = path
         self._handle = handle
         self._state = state
         self._layer = "plain"
@@ -52,7 +43,7 @@ class Transcript(Listener):
         handle = open_private(path)
         if handle.tell() == 0:
             handle.write(HEADER + " (replay it with --script)\n")
-        return cls(handle, state)
+        return cls(handle, state, path)
 
     def close(self) -> None:
         self._handle.close()
@@ -63,8 +54,8 @@ class Transcript(Listener):
         self._handle.write(f"{stamp} {self._layer:<5} {tag}{sep}{text}\n")
 
     def input(self, line: str) -> None:
-        """What the user typed, already masked by the Engine."""
-        self._write("I", inert(line))
+        """What the user typed, its secret arguments already masked by the Engine."""
+        self._write("I", inert(redact(line, self._state.secrets)))
 
     def on_connected(self, peer: tuple[str, int], tls: TlsInfo | None) -> None:
         self._layer = "tls" if tls else "plain"

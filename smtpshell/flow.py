@@ -1,0 +1,90 @@
+"""Helpers that shape the flow of a session: :pipeline, :raw, :sleep, :transcript.
+
+Owns: RFC 2920 grouping for :pipeline (only where PIPELINING is advertised),
+bytes with escapes for :raw (only with the safe mode off), pauses for scripts,
+and starting or stopping a transcript.
+Must not: pipeline anything the user did not ask to pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from . import safety
+from .commands import Args, Engine, helper
+from .errors import UsageError
+from .escapes import unescape
+from .knowledge import NOT_PIPELINED, PIPELINE_LAST
+from .protocol import Command
+
+__all__ = ["FlowHelpers"]
+
+_SEPARATOR = re.compile(r";(?:\s+|$)")  # "a; b" splits, ORCPT=rfc822;a@b does not
+MAX_SLEEP = 3600.0
+
+
+class FlowHelpers:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @helper(":pipeline LINE; LINE; …", "send several commands at once, then read the "
+            "replies (PIPELINING, RFC 2920)", min_args=1, max_args=None, needs_connection=True)
+    async def pipeline(self, args: Args) -> None:
+        engine = self.engine
+        caps = engine.state.capabilities
+        if engine.state.safe and (caps is None or "PIPELINING" not in caps):
+            raise UsageError("the server did not advertise PIPELINING, so :pipeline would "
+                             "send commands it may drop", "send them one by one, or :safe off")
+        lines = [line.strip() for line in _SEPARATOR.split(args.raw) if line.strip()]
+        _check_group(lines)
+        for line in lines:
+            if not await engine.allowed(safety.check_command(line, engine.state, order=False)):
+                return
+        await engine.request_all([Command(line) for line in lines])
+
+    @helper(":raw TEXT", "bytes exactly as written, \\r \\n \\t \\0 \\xNN escapes, no CRLF "
+            "added (safe mode off only)", min_args=1, max_args=None, needs_connection=True)
+    async def raw(self, args: Args) -> None:
+        engine = self.engine
+        if engine.state.safe:
+            raise UsageError(":raw sends bytes the safe mode exists to stop",
+                             "turn it off first with :safe off (for testing your own server)")
+        data = unescape(args.raw)
+        replies = data.count(b"\n")
+        futures = engine.connection().send_raw(data, replies)
+        await engine.await_replies(futures, ["raw"] * replies)
+
+    @helper(":sleep SECONDS", "wait (for scripts: a server's greeting delay, a rate limit)",
+            min_args=1, max_args=1)
+    async def sleep(self, args: Args) -> None:
+        try:
+            seconds = float(args.positional[0])
+        except ValueError:
+            raise UsageError(f"{args.positional[0]!r} is not a number of seconds") from None
+        if not 0 <= seconds <= MAX_SLEEP:
+            raise UsageError(f":sleep takes 0 to {MAX_SLEEP:g} seconds")
+        await asyncio.sleep(seconds)
+
+    @helper(":transcript FILE|off", "append the session to FILE (C:/S: lines, timestamps, "
+            "secrets masked); off stops", min_args=1, max_args=1, takes_files=True)
+    async def transcript(self, args: Args) -> None:
+        target = args.positional[0]
+        if target.lower() == "off":
+            self.engine.stop_transcript()
+            self.engine.note("transcript stopped")
+            return
+        self.engine.start_transcript(target)
+        self.engine.note(f"writing the transcript to {target} (mode 0600)")
+
+
+def _check_group(lines: list[str]) -> None:
+    """RFC 2920 §3.1: only the last command of a group may be one whose reply
+    decides what comes next; some commands are never pipelined at all."""
+    for index, line in enumerate(lines):
+        verb = line.split(" ", 1)[0].upper()
+        if verb in NOT_PIPELINED:
+            raise UsageError(f"{verb} is never pipelined here", f"send {verb} on its own")
+        if verb in PIPELINE_LAST and index != len(lines) - 1:
+            raise UsageError(f"{verb} may only be the last command of a pipelined group "
+                             "(RFC 2920 §3.1)", "end the group there and send the rest after")
