@@ -307,6 +307,9 @@ class Engine:
         if found is None:
             raise UsageError(f"there is no helper :{name}", "type :help for the list")
         info, run = found
+        # before shlex, which would take a CR or a tab for a space between words
+        if not await self.allowed(safety.check_argument(raw, f"the line for :{info.name}")):
+            return
         args = parse_args(info, raw)
         if info.needs_connection:
             self.connection()

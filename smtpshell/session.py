@@ -71,6 +71,7 @@ class SessionState:
     addresses: list[str] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set, repr=False)  # forms to mask when written
     _auth_attempt: str | None = None  # the user of the AUTH exchange under way
+    _auth_mechanism: str = ""
 
     def remember_secret(self, secret: str) -> None:
         self.secrets |= secret_forms(secret)
@@ -103,9 +104,12 @@ class SessionState:
         if command.secret:
             self._remember_wire_secret(command)
         if command.verb == "AUTH":
-            self._auth_attempt = _plain_user(command.line)
+            words = command.line.split()
+            self._auth_mechanism = words[1].upper() if len(words) > 1 else ""
+            self._auth_attempt = _auth_user(self._auth_mechanism, words[2]) \
+                if len(words) > 2 else None
         elif command.kind == "auth-answer" and self._auth_attempt is None:
-            self._auth_attempt = _b64_text(command.line)  # AUTH LOGIN: the first answer
+            self._auth_attempt = _auth_user(self._auth_mechanism, command.line)
 
     def observe_reply(self, reply: Reply, command: Command | None) -> None:
         if reply.code == 421:
@@ -179,11 +183,18 @@ def _b64_text(data: str) -> str | None:
         return None
 
 
-def _plain_user(line: str) -> str | None:
-    """The authentication identity of `AUTH PLAIN <initial-response>`, if given."""
-    words = line.split()
-    if len(words) < 3 or words[1].upper() != "PLAIN":
+def _auth_user(mechanism: str, response: str) -> str | None:
+    """Who is authenticating, read from an AUTH response (for the toolbar)."""
+    text = _b64_text(response)
+    if text is None:
         return None
-    text = _b64_text(words[2])
-    parts = text.split("\0") if text else []
-    return parts[1] if len(parts) == 3 else None
+    if mechanism == "PLAIN":  # authzid NUL authcid NUL password (RFC 4616)
+        parts = text.split("\0")
+        return parts[1] if len(parts) == 3 else None
+    if mechanism == "LOGIN":  # the first answer is the user name
+        return text
+    if mechanism == "CRAM-MD5":  # user SP digest (RFC 2195)
+        return text.rpartition(" ")[0] or None
+    if mechanism == "XOAUTH2":  # user=NAME ^A auth=Bearer TOKEN ^A ^A
+        return next((f[5:] for f in text.split("\x01") if f.startswith("user=")), None)
+    return None
