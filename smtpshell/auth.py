@@ -134,9 +134,6 @@ class AuthHelpers:
         secret: str | None
         if len(args.positional) > 1:
             secret = args.positional[1]
-            if self.engine.script:
-                self.engine.note(f"the {what} is written in the script; --secret-env NAME "
-                                 "reads it from the environment instead", "warning")
         else:
             secret = await self.engine.ui.secret(f"{what} for {user}: ")
             if not secret:

@@ -115,13 +115,23 @@ async def run_script(engine: Engine, lines: AsyncIterator[tuple[int, str]],
     return status
 
 
-async def _run_lines(engine: Engine, lines: AsyncIterator[tuple[int, str]]) -> int:
-    async for number, line in lines:
+async def _run_lines(engine: Engine, lines: AsyncIterator[tuple[int, str, str | None]]
+                     ) -> int:
+    warned = False
+    async for number, line, expected in lines:
         if engine.finished:
             break
         if line.startswith("#") and engine.state.phase is not Phase.DATA:
             continue
+        if not warned and MASK not in line and engine.is_secret_line(line):
+            warned = True
+            engine.ui.show(format_note(
+                f"script line {number} holds a secret in clear text: anyone who can read the "
+                "script (or the shell history, if it was piped in) can read it; "
+                "--secret-env NAME keeps it out", "warning"))
         line = await _fill_secrets(engine, number, line)
+        if expected:
+            engine.expect_next((expected,))
         result = await engine.handle_line(line)
         if result.refused or not result.expected:
             what = "was not sent" if result.refused else "got an unexpected reply"

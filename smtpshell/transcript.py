@@ -87,13 +87,16 @@ class Transcript(Listener):
         self._write("*", f"closed: {reason}")
 
 
-async def replay(lines: AsyncIterator[tuple[int, str]]) -> AsyncIterator[tuple[int, str]]:
-    """Script lines, with a transcript turned into its inputs and expectations.
+async def replay(lines: AsyncIterator[tuple[int, str]]
+                 ) -> AsyncIterator[tuple[int, str, str | None]]:
+    """Script lines as (number, text, expected code), a transcript turned into
+    its inputs and the reply code each earned then.
 
     A file that starts with the transcript header replays its `I:` lines (what
     was typed, helpers included); a hand-written RFC-style one its `C:` lines.
-    Each input is preceded by `:expect CODE`, the last reply code it earned.
-    Anything else passes through unchanged.
+    Any other script passes through with no expectations. The expectation is
+    handed over beside the line, not as an `:expect` line, which in DATA mode
+    would be message text.
     """
     step: tuple[int, str] | None = None
     code: str | None = None
@@ -104,21 +107,14 @@ async def replay(lines: AsyncIterator[tuple[int, str]]) -> AsyncIterator[tuple[i
         match = _LINE.match(line) if inputs else None
         if match is None:
             if not inputs:
-                yield number, line
+                yield number, line, None
             continue
         tag, text = match.group(1), match.group(2) or ""
         if tag == inputs:
-            for item in _step(step, code):
-                yield item
+            if step is not None:
+                yield (*step, code)
             step, code = (number, text), None
         elif tag == "S" and (final := _FINAL.match(text)):
             code = final.group(1)
-    for item in _step(step, code):
-        yield item
-
-
-def _step(step: tuple[int, str] | None, code: str | None) -> list[tuple[int, str]]:
-    if step is None:
-        return []
-    number, text = step
-    return ([(number, f":expect {code}")] if code else []) + [(number, text)]
+    if step is not None:
+        yield (*step, code)
