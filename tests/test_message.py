@@ -242,3 +242,19 @@ def test_send_stops_when_no_recipient_is_accepted() -> None:
             assert not server.inbox.messages
 
     run(scenario())
+
+
+def test_large_files_show_progress(tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"0123456789abcdef\r\n" * 120_000)  # 2.16 MB
+
+    async def scenario() -> None:
+        async with practice() as server:
+            engine, ui = await engine_for(server)
+            await lines(engine, *ENVELOPE, f":data {big}")
+            [(label, total, done)] = ui.progressed
+            assert label == "sending big.txt" and total == big.stat().st_size
+            assert done >= total  # stuffing and CRLF only ever add bytes
+            assert server.inbox.messages[0].content == big.read_bytes()
+
+    run(scenario())

@@ -1,0 +1,56 @@
+"""A minimal SMTP sink for benchmarks: implicit TLS, accepts anything, keeps nothing.
+
+Run as `python bench/sink.py` — it prints its port and serves until killed.
+Its own memory is not what a benchmark measures, so it runs in its own process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from smtpshell.tls import make_practice_certs  # noqa: E402
+
+
+async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"220 sink.bench ESMTP\r\n")
+    while line := await reader.readline():
+        verb = line[:4].upper()
+        if verb == b"EHLO":
+            writer.write(b"250-sink.bench\r\n250-PIPELINING\r\n250-SIZE 0\r\n250 8BITMIME\r\n")
+        elif verb == b"DATA":
+            writer.write(b"354 go ahead\r\n")
+            await writer.drain()
+            while (line := await reader.readline()) not in (b".\r\n", b""):
+                pass
+            writer.write(b"250 2.0.0 swallowed\r\n")
+        elif verb == b"QUIT":
+            writer.write(b"221 2.0.0 bye\r\n")
+            await writer.drain()
+            break
+        else:
+            writer.write(b"250 2.0.0 ok\r\n")
+        await writer.drain()
+    writer.close()
+
+
+async def main() -> None:
+    certs = make_practice_certs()
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    with tempfile.TemporaryDirectory() as folder:
+        cert, key = Path(folder, "c.pem"), Path(folder, "k.pem")
+        cert.write_text(certs.cert_pem)
+        key.write_text(certs.key_pem)
+        ctx.load_cert_chain(cert, key)
+    server = await asyncio.start_server(session, "127.0.0.1", 0, ssl=ctx, limit=1 << 20)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
