@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from smtpshell.tls import make_practice_certs  # noqa: E402
+from smtpshell.tls import make_practice_certs
 
 
 async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
