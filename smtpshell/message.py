@@ -97,9 +97,8 @@ class MessageHelpers:
         conn = self.engine.connection()
         try:
             with _progress(self.engine, f"sending {label}", size) as advance:
-                for piece in dot_stuff(crlf_lines(chunks)):
+                for piece in dot_stuff(crlf_lines(_counted(chunks, advance))):
                     await conn.send_text(piece, echo=False)
-                    advance(len(piece))
         except BaseException:
             conn.abort("the message was interrupted: the connection was closed so that "
                        "no partial message is delivered")
@@ -121,10 +120,10 @@ class MessageHelpers:
         conn = engine.connection()
         try:
             with _progress(engine, f"sending {os.path.basename(path)}", size) as advance:
-                for chunk, last in _sized(crlf_lines(_read_chunks(path)), BDAT_CHUNK):
+                chunks = _counted(_read_chunks(path), advance)
+                for chunk, last in _sized(crlf_lines(chunks), BDAT_CHUNK):
                     line = f"BDAT {len(chunk)}" + (" LAST" if last else "")
                     reply = await engine.request(Command(line), payload=chunk)
-                    advance(len(chunk))
                     if reply.code != 250:
                         return
         except (ConnectionFailed, asyncio.CancelledError):
@@ -253,6 +252,10 @@ def _scan(path: str, engine: Engine) -> safety.Verdict:
         for part in rest:  # each LF ends the line being counted
             longest, current = max(longest, current + 1), len(part)
     caps = engine.state.capabilities
+    size, limit = os.path.getsize(path), caps.size if caps else None
+    if engine.state.safe and limit and size > limit:
+        return safety.Verdict("refuse", f"Not sent: {path} is {size} bytes; the server's SIZE "
+                              f"limit is {limit} (RFC 1870).", ":safe off sends it anyway")
     if engine.state.safe and longest + 1 > TEXT_LIMIT:  # +1: a stuffed dot
         return safety.Verdict("refuse", f"Not sent: {path} has a line of {longest} octets; "
                               f"RFC 5321 §4.5.3.1.6 allows {TEXT_LIMIT} with CRLF.",
@@ -261,6 +264,13 @@ def _scan(path: str, engine: Engine) -> safety.Verdict:
         return safety.Verdict("send", "Warning: the file holds 8-bit bytes, but the server did "
                               "not advertise 8BITMIME (RFC 6152).")
     return safety.SEND
+
+
+def _counted(chunks: Iterator[bytes], advance: Callable[[int], None]) -> Iterator[bytes]:
+    """Progress is counted in bytes of the file read, so it ends at 100%."""
+    for chunk in chunks:
+        yield chunk
+        advance(len(chunk))
 
 
 def _sized(chunks: Iterator[bytes], size: int) -> Iterator[tuple[bytes, bool]]:

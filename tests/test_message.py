@@ -253,8 +253,22 @@ def test_large_files_show_progress(tmp_path: Path) -> None:
             engine, ui = await engine_for(server)
             await lines(engine, *ENVELOPE, f":data {big}")
             [(label, total, done)] = ui.progressed
-            assert label == "sending big.txt" and total == big.stat().st_size
-            assert done >= total  # stuffing and CRLF only ever add bytes
+            assert label == "sending big.txt" and total == done == big.stat().st_size
             assert server.inbox.messages[0].content == big.read_bytes()
+
+    run(scenario())
+
+
+def test_data_refuses_a_file_over_the_size_limit(tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x" * 70 + b"\r\n" * 10)
+
+    async def scenario() -> None:
+        async with practice(size_limit=50) as server:
+            engine, ui = await engine_for(server)
+            await lines(engine, *ENVELOPE)
+            server.inbox.wire[0].clear()
+            assert (await engine.handle_line(f":data {big}")).refused
+            assert "SIZE limit is 50" in ui.text and bytes(server.inbox.wire[0]) == b""
 
     run(scenario())
