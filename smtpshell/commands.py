@@ -431,7 +431,11 @@ class Engine:
         connect_timeout = self.settings.timeout or CONNECT_TIMEOUT
         conn = await Connection.open(target, ctx, tls_opts.sni, self.listeners, connect_timeout)
         self.conn = self._state_listener.conn = conn
-        greeting = await conn.wait(conn.greeting, self.timeout("greeting"))
+        try:
+            greeting = await conn.wait(conn.greeting, self.timeout("greeting"))
+        except BaseException:
+            conn.abort("no greeting")  # never leave a half-opened connection behind
+            raise
         self._reply = greeting
         if greeting.code is None:
             conn.close()
@@ -558,25 +562,30 @@ class SessionHelpers:
         else:
             raise UsageError(f"no helper or verb called {name!r}", "type :help for the list")
 
-    @helper(":connect HOST[:PORT] [--tls|--starttls|--plain] [--mx DOMAIN]",
+    @helper(":connect HOST[:PORT] [--tls|--starttls|--plain] | --mx DOMAIN [--port N]",
             "connect to another server (QUIT to the current one first); --mx: to a domain's "
-            "mail servers", options=("--tls", "--starttls", "--plain", "--mx="), max_args=1)
+            "mail servers, on this session's port unless --port",
+            options=("--tls", "--starttls", "--plain", "--mx=", "--port="), max_args=1)
     async def connect(self, args: Args) -> None:
-        domain = args.value("--mx")
+        engine, domain = self.engine, args.value("--mx")
         if bool(domain) == bool(args.positional):
             raise UsageError(":connect takes a HOST or --mx DOMAIN")
         host, port = parse_hostport(args.positional[0] if args.positional else "", None)
+        if args.value("--port") is not None:
+            _, port = parse_hostport(f"x:{args.value('--port')}", None)
+        elif domain and engine.target is not None:
+            port = engine.target.port
         mode: TlsMode | None = ("tls" if args.flag("--tls") else "starttls"
                                 if args.flag("--starttls") else None)
         port = port or (465 if mode == "tls" else 25)
         mode = implied_mode(port, mode, args.flag("--plain"))
-        await self.engine.hang_up(quit_first=True)
+        await engine.hang_up(quit_first=True)
         if domain:
-            await self.engine.open_mx(domain, port, mode)
+            await engine.open_mx(domain, port, mode)
             return
-        base = self.engine.target or Target(host)
-        await self.engine.open_target(replace(base, host=host, port=port, mode=mode,
-                                              server_name=None))
+        base = engine.target or Target(host)
+        await engine.open_target(replace(base, host=host, port=port, mode=mode,
+                                         server_name=None))
 
     @helper(":reconnect", "connect again to the same server, the same way")
     async def reconnect(self, args: Args) -> None:

@@ -157,7 +157,7 @@ def format_note(text: str, kind: str = "note") -> Fragments:
 
 
 def format_error(err: SmtpShellError) -> Fragments:
-    out = format_note(str(err)[:1].upper() + str(err)[1:] + ".", "error")
+    out = format_note(f"{err}.", "error")
     if err.hint:
         out.append(styled("hint", f"  hint: {err.hint}\n"))
     return out

@@ -95,7 +95,7 @@ def test_sclient_habits_and_bad_helpers_leave_the_shell_up(tmp_path: Path) -> No
         async with practice() as server:
             _, screen = await drive(server, keys, tmp_path / "h")
             assert screen.count("openssl s_client") == 2
-            assert "There is no helper :nonsense" in screen
+            assert "there is no helper :nonsense" in screen
             assert bytes(server.inbox.wire[0]) == b":x\r\nNOOP\r\nQUIT\r\n"
             assert "Traceback" not in screen
 
