@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--secret-env", metavar="NAME", action="append", default=[],
                    help="take a secret a script needs (a masked ******** in a replayed "
                         "transcript, a password) from this environment variable; repeatable")
+    p.add_argument("--explain", action="store_true",
+                   help="a line under every reply: what it means, what to do next")
     p.add_argument("--unsafe", action="store_true", help="start with safe mode off")
     p.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR)")
     p.add_argument("--no-history", action="store_true", help="keep no history file")
@@ -122,6 +124,7 @@ def make_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         target=_target(args, profile), tls=tls, ehlo=args.ehlo or profile.get("ehlo"),
         user=profile.get("user"), timeout=args.timeout, safe=not args.unsafe,
         color=color_enabled(args.no_color, env), transcript=args.transcript,
+        explain=args.explain,
         history=None if args.no_history else history_path(env),
         secret_env=tuple(args.secret_env), mx=args.mx,
         nameserver=(nameserver[0], nameserver[1] or 53) if nameserver else None)
@@ -163,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _session(args: argparse.Namespace, settings: Settings) -> int:
     scripted = args.script is not None or not sys.stdin.isatty()
-    state = SessionState(safe=settings.safe)
+    state = SessionState(safe=settings.safe, explain=settings.explain)
     server = None
     if args.demo:
         from .server import PracticeServer

@@ -212,13 +212,14 @@ class Engine:
         self.finished = False
         self._state_listener = _StateListener(state)
         self.listeners: list[Listener] = [self._state_listener, *extra_listeners,
-                                          Screen(ui.show, state.secrets if script else None)]
+                                          Screen(ui.show, state, state.secrets if script else None)]
         self.transcript: Transcript | None = None
         if settings.transcript:
             self.start_transcript(settings.transcript)
         self.helpers = collect_helpers(*(make(self) for make in helper_groups))
         self._expect: tuple[str, ...] | None = None
         self._reply: Reply | None = None
+        self.last_reply: Reply | None = None  # for :explain with no arguments
         self._refused = False
 
     # -- lines ---------------------------------------------------------------
@@ -384,7 +385,7 @@ class Engine:
                 self.note("stopped waiting; the session is out of step until the late reply "
                           "arrives or you :reconnect", "warning")
             raise
-        self._reply = reply
+        self._reply = self.last_reply = reply
         if command.verb == "QUIT" and reply.code == 221:
             conn.close()  # the session is over; don't wait for the server to hang up
             await conn.closed

@@ -7,12 +7,16 @@ Must not: send anything to the server.
 
 from __future__ import annotations
 
+import re
+
 from .commands import Args, Engine, helper
 from .errors import UsageError
-from .render import format_caps, format_cert, format_tls
+from .render import format_caps, format_cert, format_explain, format_tls
 from .tls import summarize
 
 __all__ = ["InfoHelpers"]
+
+_ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 
 
 class InfoHelpers:
@@ -59,6 +63,27 @@ class InfoHelpers:
                                                 else f"chain [{index}]"))
             check = "passed" if tls.verified else tls.verify_error
             self.engine.note(f"verification: {check}")
+
+    @helper(":explain [on|off|CODE [ENHANCED]]", "reply codes explained (RFC 5321, RFC 3463 "
+            "registry); on: a line under every reply; no argument: the last reply",
+            max_args=2)
+    async def explain(self, args: Args) -> None:
+        engine, words = self.engine, list(args.positional)
+        if words and words[0].lower() in ("on", "off"):
+            engine.state.explain = words[0].lower() == "on"
+            engine.note(f"explanations are {words[0].lower()}")
+            return
+        if not words:
+            reply = engine.last_reply
+            if reply is None or reply.code is None:
+                raise UsageError("no reply to explain yet", ":explain 550 5.7.1, for example")
+            words = [str(reply.code)] + ([reply.enhanced] if reply.enhanced else [])
+        code, enhanced = words[0], words[1] if len(words) > 1 else None
+        if not (code.isdigit() and len(code) == 3) or (enhanced and not _ENHANCED.fullmatch(
+                enhanced)):
+            raise UsageError(f"{' '.join(words)!r} is not a reply code",
+                             "write it as 550, or 550 5.7.1")
+        engine.ui.show(format_explain(int(code), enhanced))
 
     @helper(":status", "connection, TLS, authentication, phase, safe mode, transcript")
     async def status(self, args: Args) -> None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 __all__ = [
     "CONNECT_TIMEOUT",
     "EXTENSIONS",
+    "HEADERS",
+    "MECHANISMS",
     "NON_SMTP_BANNERS",
     "NOT_PIPELINED",
     "PIPELINE_LAST",
@@ -38,6 +40,13 @@ class Verb:
     example: str
     rfc: str
     extension: str | None = None  # the EHLO keyword that must advertise it
+    insert: str = ""  # what completion writes; default: the name, and a space if it takes args
+
+    @property
+    def completion(self) -> str:
+        if self.insert:
+            return self.insert
+        return self.name + (" " if " " in self.syntax else "")
 
 
 VERBS: dict[str, Verb] = {
@@ -49,9 +58,9 @@ VERBS: dict[str, Verb] = {
              "HELO client.example.com", "RFC 5321 §4.1.1.1"),
         Verb("MAIL", "MAIL FROM:<reverse-path> [parameters]",
              "start a transaction and name the sender (the bounce address)",
-             "MAIL FROM:<alice@example.com>", "RFC 5321 §4.1.1.2"),
+             "MAIL FROM:<alice@example.com>", "RFC 5321 §4.1.1.2", insert="MAIL FROM:<"),
         Verb("RCPT", "RCPT TO:<forward-path> [parameters]", "add one recipient",
-             "RCPT TO:<bob@example.org>", "RFC 5321 §4.1.1.3"),
+             "RCPT TO:<bob@example.org>", "RFC 5321 §4.1.1.3", insert="RCPT TO:<"),
         Verb("DATA", "DATA", "send the message; end it with a line holding only '.'",
              "DATA", "RFC 5321 §4.1.1.4"),
         Verb("RSET", "RSET", "abort the current transaction, keep the connection",
@@ -74,7 +83,50 @@ VERBS: dict[str, Verb] = {
              "BDAT 1024 LAST", "RFC 3030 §2", "CHUNKING"),
         Verb("ETRN", "ETRN [@#]domain", "ask the server to flush its queue for a domain",
              "ETRN example.com", "RFC 1985 §4", "ETRN"),
+        Verb("ATRN", "ATRN [domain[,domain]]", "authenticated TURN: take the queued mail for "
+             "your domains over this connection", "ATRN example.com", "RFC 2645 §3", "ATRN"),
+        Verb("BURL", "BURL imap-url [LAST]", "have the server fetch the message from an IMAP "
+             "URL instead of sending it", "BURL imap://user@imap.example/INBOX/;uid=20 LAST",
+             "RFC 4468 §3", "BURL"),
     )
+}
+
+# SASL mechanisms a server may list after AUTH (IANA SASL registry), for completion.
+MECHANISMS: dict[str, str] = {
+    "PLAIN": "user and password in one base64 line; needs TLS (RFC 4616)",
+    "LOGIN": "user and password as two base64 answers; needs TLS (draft-murchison-sasl-login)",
+    "CRAM-MD5": "challenge-response: the password itself is not sent (RFC 2195)",
+    "DIGEST-MD5": "challenge-response, historic (RFC 2831, obsoleted by RFC 6331)",
+    "XOAUTH2": "an OAuth 2.0 bearer token (Google, Microsoft): :xoauth2 USER TOKEN",
+    "OAUTHBEARER": "an OAuth 2.0 bearer token, the standard form (RFC 7628)",
+    "SCRAM-SHA-1": "salted challenge-response (RFC 5802)",
+    "SCRAM-SHA-256": "salted challenge-response with SHA-256 (RFC 7677)",
+    "GSSAPI": "Kerberos (RFC 4752)",
+    "NTLM": "Microsoft NTLM challenge-response (not an IETF standard)",
+    "EXTERNAL": "identity from outside SASL, e.g. the TLS client certificate (RFC 4422)",
+    "ANONYMOUS": "no credentials (RFC 4505)",
+}
+
+# Header fields for completion in DATA mode (RFC 5322 §3.6, MIME: RFC 2045 §3).
+HEADERS: dict[str, str] = {
+    "From": "the author(s) (RFC 5322 §3.6.2)",
+    "To": "the primary recipients (RFC 5322 §3.6.3)",
+    "Cc": "carbon-copy recipients (RFC 5322 §3.6.3)",
+    "Bcc": "blind copies: servers should not see this header (RFC 5322 §3.6.3)",
+    "Subject": "the topic (RFC 5322 §3.6.5)",
+    "Date": "when the message was written, e.g. Mon, 1 Dec 2026 10:00:00 +0000 "
+            "(RFC 5322 §3.6.1)",
+    "Message-ID": "a unique id, <unique@your.domain> (RFC 5322 §3.6.4)",
+    "Reply-To": "where replies should go (RFC 5322 §3.6.2)",
+    "Sender": "who actually sent it, if not the author (RFC 5322 §3.6.2)",
+    "In-Reply-To": "the Message-ID this answers (RFC 5322 §3.6.4)",
+    "References": "the Message-IDs of the thread (RFC 5322 §3.6.4)",
+    "MIME-Version": "1.0 — the message uses MIME (RFC 2045 §4)",
+    "Content-Type": "text/plain; charset=utf-8, multipart/mixed; boundary=… (RFC 2045 §5)",
+    "Content-Transfer-Encoding": "7bit, 8bit, quoted-printable or base64 (RFC 2045 §6)",
+    "Content-Disposition": "inline or attachment; filename=… (RFC 2183)",
+    "List-Unsubscribe": "how to unsubscribe (RFC 2369)",
+    "Auto-Submitted": "auto-generated or auto-replied: no auto-reply to this (RFC 3834)",
 }
 
 @dataclass(frozen=True)

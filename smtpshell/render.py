@@ -16,6 +16,7 @@ import binascii
 import re
 from collections.abc import Callable
 
+from . import codes
 from .connection import Listener
 from .errors import SmtpShellError
 from .knowledge import EXTENSIONS
@@ -29,9 +30,11 @@ __all__ = [
     "Fragments",
     "Screen",
     "Sink",
+    "explain_line",
     "format_caps",
     "format_cert",
     "format_error",
+    "format_explain",
     "format_note",
     "format_reply",
     "format_sent",
@@ -68,6 +71,29 @@ STYLE: dict[str, str] = {
     "toolbar": "noreverse bg:#303030 #d0d0d0",
     "toolbar.key": "bg:#303030 #808080",
     "toolbar.bad": "bg:#303030 ansired",
+    "explain": "ansibrightblack",
+    # what the lexers produce (prompt_toolkit names Pygments tokens pygments.*)
+    "pygments.keyword": "ansiblue bold",
+    "pygments.keyword.type": "ansiblue",
+    "pygments.keyword.pseudo": "ansicyan",
+    "pygments.name.function": "ansimagenta bold",
+    "pygments.name.variable": "ansicyan",
+    "pygments.name.attribute": "ansiyellow",
+    "pygments.name.tag": "ansiblue bold",
+    "pygments.operator": "",
+    "pygments.punctuation": "",
+    "pygments.literal.string": "ansigreen",
+    "pygments.literal.number": "bold",
+    "pygments.text": "",
+    "pygments.comment": "ansibrightblack",
+    "pygments.generic.inserted": "ansigreen",
+    "pygments.generic.subheading": "ansicyan",
+    "pygments.generic.emph": "ansiyellow",
+    "pygments.generic.error": "ansired",
+    "pygments.generic.traceback": "ansimagenta",
+    "pygments.generic.prompt": "ansiblue bold",
+    "pygments.generic.output": "ansigreen",
+    "pygments.generic.strong": "bold",
 }
 
 # C0 and C1 controls, DEL, and the Unicode bidi and invisible format characters:
@@ -256,11 +282,64 @@ def _cap_detail(keyword: str, params: tuple[str, ...], caps: Capabilities) -> st
     return ""
 
 
+def explain_line(reply: Reply) -> Fragments:
+    """One dim line under a reply (--explain): what it means, what to do next."""
+    if reply.code is None:
+        return []
+    entry, detail = codes.basic(reply.code), _enhanced_entry(reply.enhanced)
+    text = f"{reply.code}: {entry.meaning if entry else codes.describe_class(reply.code)}"
+    step = entry.next_step if entry else ""
+    if detail is not None and reply.enhanced and reply.klass == 2:
+        text += f"; {reply.enhanced}: {detail.name.lower()}"  # the meanings describe failures
+    elif detail is not None and reply.enhanced:
+        text += f"; {reply.enhanced}: {detail.meaning}"
+        step = detail.next_step
+    return [styled("explain", f"  ↳ {text}" + (f" → {step}" if step else "") + "\n")]
+
+
+def format_explain(code: int, enhanced: str | None) -> Fragments:
+    """:explain CODE [ENHANCED] — the basic code, then the enhanced one digit by digit."""
+    entry = codes.basic(code)
+    if entry is not None:
+        lines = [f"{code}: {entry.meaning}  [{entry.rfc}]", f"  next: {entry.next_step}"]
+    else:
+        lines = [f"{code}: not a code the RFCs list; {codes.describe_class(code)}"]
+    if enhanced:
+        lines += _explain_enhanced(enhanced)
+    return format_note("\n".join(lines))
+
+
+def _explain_enhanced(code: str) -> list[str]:
+    klass, _, detail = code.partition(".")
+    lines = [f"{code}:"]
+    if klass.isdigit() and int(klass) in codes.CLASSES:
+        lines.append(f"  class {klass}: {codes.CLASSES[int(klass)]}")
+    subject = detail.split(".")[0]
+    if subject.isdigit() and int(subject) in codes.SUBJECTS:
+        lines.append(f"  subject {subject}: {codes.SUBJECTS[int(subject)]}")
+    entry = _enhanced_entry(code)
+    if entry is None:
+        lines.append("  this detail is not in the IANA registry of enhanced status codes")
+        return lines
+    lines[0] = f"{code}: {entry.name}  [{entry.rfc}]"
+    if int(klass) not in entry.classes:
+        lines.append(f"  (the registry lists it for class {'/'.join(map(str, entry.classes))})")
+    return [*lines, f"  means: {entry.meaning}", f"  next: {entry.next_step}"]
+
+
+def _enhanced_entry(code: str | None) -> codes.EnhancedCode | None:
+    """The registry entry for X.Y.Z by its subject and detail, whatever the class."""
+    if not code or code.count(".") != 2:
+        return None
+    return codes.ENHANCED_CODES.get(code.split(".", 1)[1])
+
+
 class Screen(Listener):
     """Shows the traffic the user did not type: replies, TLS, closing."""
 
-    def __init__(self, sink: Sink, secrets: set[str] | None) -> None:
+    def __init__(self, sink: Sink, state: SessionState, secrets: set[str] | None) -> None:
         self._sink = sink
+        self._state = state
         self._secrets = secrets  # scripts: output ends up in CI logs, so mask these
 
     def on_sent(self, command: Command | None, data: bytes, echo: bool) -> None:
@@ -268,7 +347,8 @@ class Screen(Listener):
             self._sink(format_sent(command, data, self._secrets))
 
     def on_reply(self, reply: Reply, command: Command | None, late: bool) -> None:
-        self._sink(format_reply(reply, command, late))
+        self._sink(format_reply(reply, command, late)
+                   + (explain_line(reply) if self._state.explain else []))
 
     def on_tls(self, tls: TlsInfo) -> None:
         verified = "certificate verified" if tls.verified else f"certificate {tls.verify_error}"

@@ -18,15 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.lexers import DynamicLexer, Lexer, PygmentsLexer
+from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.shortcuts import ProgressBar, print_formatted_text
 from prompt_toolkit.shortcuts.progress_bar.base import ProgressBarCounter
 from prompt_toolkit.styles import Style
 
 from .commands import Engine
+from .completer import make_completer
 from .config import open_private
 from .errors import SmtpShellError
+from .lexer import CommandLexer, HeaderLexer
 from .render import STYLE, Fragments, format_error, format_note, prompt_text, toolbar
 from .session import Phase, SessionState
 
@@ -41,7 +46,9 @@ class ShellUI:
         self.color = color
 
     def show(self, fragments: Fragments) -> None:
-        print_formatted_text(FormattedText(fragments), style=self.style, end="")
+        print_formatted_text(FormattedText(fragments), style=self.style, end="",
+                             include_default_pygments_style=False,
+                             color_depth=None if self.color else ColorDepth.MONOCHROME)
 
     async def confirm(self, question: str) -> bool:
         self.show(format_note(question, "warning"))
@@ -113,12 +120,22 @@ def secret_text(engine: Engine) -> Callable[[str], bool]:
     return check
 
 
+def _lexer(state: SessionState) -> Lexer:
+    """Headers in DATA mode, commands otherwise."""
+    commands, headers = PygmentsLexer(CommandLexer), PygmentsLexer(HeaderLexer)
+    return DynamicLexer(lambda: headers if state.phase is Phase.DATA else commands)
+
+
 async def run_shell(engine: Engine, state: SessionState, ui: ShellUI,
                     history: History) -> int:
     """The REPL: read a line, let the Engine run it, until :quit or Ctrl-D."""
     session: PromptSession[str] = PromptSession(
         history=history, style=ui.style, bottom_toolbar=lambda: FormattedText(toolbar(state)),
-        enable_history_search=False)
+        completer=make_completer(state, {n: h[0] for n, h in engine.helpers.items()},
+                                 history),
+        complete_while_typing=True, auto_suggest=AutoSuggestFromHistory(),
+        lexer=_lexer(state) if ui.color else None, include_default_pygments_style=False,
+        color_depth=None if ui.color else ColorDepth.MONOCHROME, enable_history_search=False)
     while not engine.finished:
         try:
             text = await session.prompt_async(lambda: FormattedText(prompt_text(state)))

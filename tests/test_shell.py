@@ -7,6 +7,7 @@ import io
 import stat
 from pathlib import Path
 
+import pytest
 from prompt_toolkit.application import create_app_session
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output.plain_text import PlainTextOutput
@@ -29,12 +30,13 @@ from smtpshell.shell import ShellUI, make_history, run_shell, secret_text
 CTRL_D = "\x04"
 
 
-async def drive(server: PracticeServer, keys: str, history: Path) -> tuple[Engine, str]:
+async def drive(server: PracticeServer, keys: str, history: Path, color: bool = False
+                ) -> tuple[Engine, str]:
     """Type `keys` into a real PromptSession; return the engine and the screen text."""
     screen = io.StringIO()
     with create_pipe_input() as pipe, create_app_session(input=pipe,
                                                          output=PlainTextOutput(screen)):
-        ui = ShellUI(color=False)
+        ui = ShellUI(color=color)
         settings = practice_settings(server)
         state = SessionState()
         engine = make_engine(settings, state, ui, extra=[lambda e: InboxHelpers(e, server.inbox)])
@@ -52,12 +54,13 @@ SESSION = "\r".join([
     "Subject: test", "", "hello", ".", ":inbox", "QUIT", ""]) + CTRL_D
 
 
-def test_the_classic_session_typed_at_the_prompt(tmp_path: Path) -> None:
+@pytest.mark.parametrize("color", [False, True])  # True: the lexers run on every keystroke
+def test_the_classic_session_typed_at_the_prompt(tmp_path: Path, color: bool) -> None:
     history = tmp_path / "state" / "history"
 
     async def scenario() -> None:
         async with practice() as server:
-            engine, screen = await drive(server, SESSION, history)
+            engine, screen = await drive(server, SESSION, history, color)
             assert bytes(server.inbox.wire[0]) == (
                 b"EHLO client.example\r\nSTARTTLS\r\nEHLO [127.0.0.1]\r\n"
                 b"AUTH PLAIN AGRlbW8AZGVtbw==\r\nMAIL FROM:<me@example.com>\r\n"
