@@ -4,8 +4,7 @@ Owns: routing a line (DATA text, AUTH answer, `::text`, `:helper`, raw SMTP
 through the safe mode), sending and awaiting replies, judging replies
 against `:expect`, opening connections (plain, implicit TLS, --starttls),
 and the helper registry (`@helper` carries syntax and summary for :help and
-completion). The session-control helpers live here; the others in their
-own modules, registered the same way.
+completion). The helpers themselves live in their own modules.
 Must not: import prompt_toolkit, or print except through its UI.
 """
 
@@ -17,14 +16,14 @@ import shlex
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from . import safety
-from .config import Settings, Target, TlsMode, implied_mode, parse_hostport
+from .config import Settings, Target, TlsMode
 from .connection import Connection, Listener
 from .errors import ConnectionFailed, ProtocolViolation, ServerClosed, TlsFailed, UsageError
-from .knowledge import CONNECT_TIMEOUT, NON_SMTP_BANNERS, VERBS, reply_timeout
+from .knowledge import CONNECT_TIMEOUT, NON_SMTP_BANNERS, reply_timeout
 from .protocol import Command, Reply, stuff_line
 from .redact import MASK
 from .render import Fragments, Screen, format_error, format_note
@@ -532,119 +531,3 @@ def _banner_kind(reply: Reply) -> str:
         if first.upper().startswith(prefix.upper()):
             return f" ({kind})"
     return ""
-
-
-# -- session-control helpers -------------------------------------------------
-
-
-class SessionHelpers:
-    """:help, :connect, :reconnect, :close, :quit, :ehlo, :starttls, :expect, :safe."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    @helper(":help [NAME or VERB]", "helpers; SMTP verbs with syntax, RFC and example",
-            max_args=1)
-    async def help(self, args: Args) -> None:
-        engine = self.engine
-        if not args.positional:
-            engine.ui.show(_help_overview(engine))
-            return
-        name = args.positional[0].lstrip(":")
-        found = engine.helpers.get(name.lower())
-        verb = VERBS.get(name.upper())
-        if found is not None:
-            info = found[0]
-            engine.note(f"{info.syntax}\n  {info.summary}")
-        elif verb is not None:
-            ext = f" (needs the {verb.extension} extension)" if verb.extension else ""
-            engine.note(f"{verb.syntax} — {verb.meaning}{ext}\n  {verb.rfc}; "
-                        f"example: {verb.example}")
-        else:
-            raise UsageError(f"no helper or verb called {name!r}", "type :help for the list")
-
-    @helper(":connect HOST[:PORT] [--tls|--starttls|--plain] | --mx DOMAIN [--port N]",
-            "connect to another server (QUIT to the current one first); --mx: to a domain's "
-            "mail servers, on this session's port unless --port",
-            options=("--tls", "--starttls", "--plain", "--mx=", "--port="), max_args=1)
-    async def connect(self, args: Args) -> None:
-        engine, domain = self.engine, args.value("--mx")
-        if bool(domain) == bool(args.positional):
-            raise UsageError(":connect takes a HOST or --mx DOMAIN")
-        host, port = parse_hostport(args.positional[0] if args.positional else "", None)
-        if args.value("--port") is not None:
-            _, port = parse_hostport(f"x:{args.value('--port')}", None)
-        elif domain and engine.target is not None:
-            port = engine.target.port
-        mode: TlsMode | None = ("tls" if args.flag("--tls") else "starttls"
-                                if args.flag("--starttls") else None)
-        port = port or (465 if mode == "tls" else 25)
-        mode = implied_mode(port, mode, args.flag("--plain"))
-        await engine.hang_up(quit_first=True)
-        if domain:
-            await engine.open_mx(domain, port, mode)
-            return
-        base = engine.target or Target(host)
-        await engine.open_target(replace(base, host=host, port=port, mode=mode,
-                                         server_name=None))
-
-    @helper(":reconnect", "connect again to the same server, the same way")
-    async def reconnect(self, args: Args) -> None:
-        if self.engine.target is None:
-            raise UsageError("there is nowhere to reconnect to", "use :connect HOST")
-        await self.engine.hang_up(quit_first=False)
-        await self.engine.open_target(self.engine.target)
-
-    @helper(":close", "close the connection without QUIT", needs_connection=True)
-    async def close(self, args: Args) -> None:
-        await self.engine.hang_up(quit_first=False)
-        self.engine.note("closed; :reconnect to connect again")
-
-    @helper(":quit", "send QUIT (when connected) and leave")
-    async def quit(self, args: Args) -> None:
-        await self.engine.hang_up(quit_first=True)
-        self.engine.finished = True
-
-    @helper(":ehlo [NAME]", "EHLO with a default name; the reply becomes the capability set",
-            max_args=1, needs_connection=True)
-    async def ehlo(self, args: Args) -> None:
-        name = args.positional[0] if args.positional else self.engine.settings.ehlo
-        await self.engine.ehlo(name)
-
-    @helper(":starttls", "STARTTLS, handshake, certificate check, EHLO again",
-            needs_connection=True)
-    async def starttls(self, args: Args) -> None:
-        if not await self.engine.allowed(safety.check_command("STARTTLS", self.engine.state)):
-            return
-        await self.engine.starttls(ehlo_after=True, fail_closed=True)
-
-    @helper(":expect CODE[,CODE…]", "the next reply must have this code (250, 5xx, 55x)",
-            min_args=1, max_args=1)
-    async def expect(self, args: Args) -> None:
-        codes = tuple(c.strip().lower() for c in args.positional[0].split(","))
-        if not all(len(c) == 3 and c[0] in "12345" and all(d.isdigit() or d == "x" for d in c)
-                   for c in codes):
-            raise UsageError(f"{args.positional[0]!r} is not a reply code pattern",
-                             "write 250, 5xx or 250,251")
-        self.engine.expect_next(codes)
-
-    @helper(":safe [on|off]", "turn the safe mode on or off (see :help safe)", max_args=1)
-    async def safe(self, args: Args) -> None:
-        state = self.engine.state
-        if args.positional:
-            word = args.positional[0].lower()
-            if word not in ("on", "off"):
-                raise UsageError(":safe takes on or off")
-            state.safe = word == "on"
-        self.engine.note(f"safe mode is {'on' if state.safe else 'off'}")
-
-
-def _help_overview(engine: Engine) -> Fragments:
-    lines = ["Helpers (a line starting with ':' is for the shell; everything else goes to "
-             "the server):"]
-    for info, _ in sorted(engine.helpers.values(), key=lambda h: h[0].name):
-        lines.append(f"  {info.syntax:<34} {info.summary}")
-    lines.append("SMTP verbs (:help VERB for syntax and an example):")
-    lines.append("  " + " ".join(VERBS))
-    lines.append("In DATA mode every line is message text; a line with only '.' ends it.")
-    return format_note("\n".join(lines))

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .auth import AuthHelpers
-from .commands import UI, Engine, SessionHelpers
+from .commands import UI, Engine
 from .config import Settings
 from .connection import Listener
+from .control import SessionHelpers
 from .flow import FlowHelpers
 from .info import InfoHelpers
 from .message import MessageHelpers
