@@ -34,16 +34,15 @@ class SessionHelpers:
             return
         name = args.positional[0].lstrip(":")
         found = engine.helpers.get(name.lower())
-        verb = VERBS.get(name.upper())
-        if found is not None:
-            info = found[0]
-            engine.note(f"{info.syntax}\n  {info.summary}")
-        elif verb is not None:
+        verb = None if args.positional[0].startswith(":") else VERBS.get(name.upper())
+        if found is None and verb is None:
+            raise UsageError(f"no helper or verb called {name!r}", "type :help for the list")
+        if found is not None:  # :ehlo and EHLO: show both
+            engine.note(f"{found[0].syntax}\n  {found[0].summary}")
+        if verb is not None:
             ext = f" (needs the {verb.extension} extension)" if verb.extension else ""
             engine.note(f"{verb.syntax} — {verb.meaning}{ext}\n  {verb.rfc}; "
                         f"example: {verb.example}")
-        else:
-            raise UsageError(f"no helper or verb called {name!r}", "type :help for the list")
 
     @helper(":connect HOST[:PORT] [--tls|--starttls|--plain] | --mx DOMAIN [--port N]",
             "connect to another server (QUIT to the current one first); --mx: to a domain's "
