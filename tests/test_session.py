@@ -87,3 +87,20 @@ def test_addresses_seen() -> None:
     state = walk(connected(), ("MAIL FROM:<a@b.example>", 250), ("RCPT TO:<c@d.example>", 250),
                  ("RCPT TO:<a@b.example>", 250))
     assert state.addresses == ["a@b.example", "c@d.example"]
+
+
+def test_toolbar_and_prompt_read_the_state() -> None:
+    from smtpshell.render import plain, prompt_text, toolbar
+
+    state = walk(connected(), ("EHLO x", 250), ("MAIL FROM:<a@b>", 250), ("RCPT TO:<c@d>", 250),
+                 ("RCPT TO:<e@f>", 250))
+    bar = plain(toolbar(state))
+    assert "peer mx.test:25" in bar and "tls none" in bar and "rcpt ×2" in bar
+    assert "safe on" in bar and plain(prompt_text(state)) == "mx.test:25 plain> "
+    state.observe_tls(TlsInfo("TLSv1.3", "TLS_AES_128_GCM_SHA256", 128, None, False, "x"))
+    assert "TLSv1.3 TLS_AES_128_GCM_SHA256 (unverified)" in plain(toolbar(state))
+    assert plain(prompt_text(state)) == "mx.test:25 tls1.3> "
+    state.phase, state.safe = Phase.DATA, False
+    assert plain(prompt_text(state)) == "data> " and "safe OFF" in plain(toolbar(state))
+    state.observe_closed()
+    assert plain(prompt_text(state)) == "mx.test:25 closed> "
