@@ -22,11 +22,18 @@ from typing import Any, Protocol, TypeVar
 from . import safety
 from .config import Settings, Target, TlsMode
 from .connection import Connection, Listener
-from .errors import ConnectionFailed, ProtocolViolation, ServerClosed, TlsFailed, UsageError
-from .knowledge import CONNECT_TIMEOUT, NON_SMTP_BANNERS, reply_timeout
+from .errors import (
+    ConnectionFailed,
+    ProtocolViolation,
+    ReplyTimeout,
+    ServerClosed,
+    TlsFailed,
+    UsageError,
+)
+from .knowledge import CONNECT_TIMEOUT, reply_timeout
 from .protocol import Command, Reply, stuff_line
 from .redact import MASK
-from .render import Fragments, Screen, format_error, format_note
+from .render import Fragments, Screen, banner_kind, format_error, format_note
 from .session import Phase, SessionState, TlsInfo
 from .tls import client_context
 from .transcript import Transcript
@@ -294,7 +301,8 @@ class Engine:
             await self.end_data()
             return
         if await self.allowed(safety.check_text(line, self.state)):
-            await self.connection().send_text(stuff_line(line), echo=self.script)
+            await self.connection().send_text(stuff_line(line), echo=self.script,
+                                              timeout=self.timeout("data-block"))
 
     async def end_data(self, echo: bool | None = None) -> Reply:
         """The end-of-data line; its reply ends the transaction."""
@@ -375,14 +383,21 @@ class Engine:
         conn = self.connection()
         fut = conn.send(command, echo)
         if payload:
-            await conn.send_text(payload, echo=False)
+            await conn.send_text(payload, echo=False, timeout=self.timeout("data-block"))
         try:
             reply = await conn.wait(fut, self.timeout(command.verb))
+        except ServerClosed as err:
+            if command.kind == "data-end":  # the one close after which nobody knows
+                raise ServerClosed("the server closed the connection after the final '.' "
+                                   "without a reply: the outcome is unknown, the message may "
+                                   "have been delivered", "check the recipient's mailbox "
+                                   "before sending it again") from None
+            raise err from None
         except (asyncio.CancelledError, ConnectionFailed) as err:
             self.state.out_of_step = conn.out_of_step
             if isinstance(err, asyncio.CancelledError) and self.state.out_of_step:
                 self.note("stopped waiting; the session is out of step until the late reply "
-                          "arrives or you :reconnect", "warning")
+                          "arrives, :resync or :reconnect", "warning")
             raise
         self._reply = self.last_reply = reply
         if command.verb == "QUIT" and reply.code == 221:
@@ -433,14 +448,22 @@ class Engine:
         self.conn = self._state_listener.conn = conn
         try:
             greeting = await conn.wait(conn.greeting, self.timeout("greeting"))
+        except ReplyTimeout:
+            conn.abort("no greeting")
+            raise ReplyTimeout(f"{target.label} sent no greeting within "
+                               f"{self.timeout('greeting'):g} s",
+                               "it may not be an SMTP server: HTTP and TLS servers wait for "
+                               "the client to speak first (port 465 wants --tls)") from None
         except BaseException:
             conn.abort("no greeting")  # never leave a half-opened connection behind
             raise
         self._reply = greeting
         if greeting.code is None:
             conn.close()
+            kind = banner_kind(greeting)
             raise ConnectionFailed(f"{target.label} is not an SMTP server: it greeted with "
-                                   f"{greeting.lines[0][:40]!r}{_banner_kind(greeting)}",
+                                   f"{greeting.lines[0][:40]!r}"
+                                   + (f" ({kind})" if kind else ""),
                                    "check the port: 25, 587 or 465 (with --tls)")
         if target.mode == "starttls":
             await self.starttls(ehlo_after=True, fail_closed=True)
@@ -523,11 +546,3 @@ class Engine:
         else:
             self.note("TLS is up; the server forgot the EHLO: send EHLO again")
         return reply
-
-
-def _banner_kind(reply: Reply) -> str:
-    first = reply.lines[0] if reply.lines else ""
-    for prefix, kind in NON_SMTP_BANNERS.items():
-        if first.upper().startswith(prefix.upper()):
-            return f" ({kind})"
-    return ""

@@ -25,6 +25,8 @@ from .tls import describe, handshake_failure
 __all__ = ["GREETING", "Connection", "Listener"]
 
 GREETING = Command("", kind="greeting")
+FLOOD_BYTES = 1024 * 1024  # received since we last sent anything: more is a flood
+FLOOD_REPLIES = 100  # unsolicited replies since we last sent anything
 
 
 class Listener:
@@ -67,6 +69,8 @@ class Connection(asyncio.Protocol):
         self._injected = bytearray()
         self._writable = asyncio.Event()
         self._writable.set()
+        self._unasked_bytes = 0
+        self._unasked_replies = 0
         self._ctx: ssl.SSLContext | None = None
         self._sni: str | None = None
         loop = asyncio.get_running_loop()
@@ -132,6 +136,11 @@ class Connection(asyncio.Protocol):
         if self._tls_guard:
             self._injected += data
             return
+        self._unasked_bytes += len(data)
+        if self._unasked_bytes > FLOOD_BYTES:
+            self.abort(f"the server sent more than {FLOOD_BYTES // 1024} KiB without being "
+                       "asked; cut off")
+            return
         self._parser.push(data)
         try:
             for reply in self._parser.replies():
@@ -181,7 +190,7 @@ class Connection(asyncio.Protocol):
         data = command.line.encode("utf-8") + b"\r\n"
         for listener in self._listeners:
             listener.on_sent(command, data, echo)
-        transport.write(data)
+        self._write(transport, data)
         return fut
 
     def send_raw(self, data: bytes, replies: int) -> list[asyncio.Future[Reply]]:
@@ -194,16 +203,31 @@ class Connection(asyncio.Protocol):
             self._pending.append(_Pending(command, futures[-1]))
         for listener in self._listeners:
             listener.on_sent(command, data, True)
-        transport.write(data)
+        self._write(transport, data)
         return futures
 
-    async def send_text(self, data: bytes, echo: bool = True) -> None:
-        """Write message text (no reply expected); waits while the socket is full."""
+    async def send_text(self, data: bytes, echo: bool = True, timeout: float | None = None
+                        ) -> None:
+        """Write message text (no reply expected); waits while the socket is full, at
+        most `timeout` seconds (RFC 5321 §4.5.3.2.5: a server that stops reading)."""
         transport = self._require_open()
         for listener in self._listeners:
             listener.on_sent(None, data, echo)
+        self._write(transport, data)
+        try:
+            async with asyncio.timeout(timeout):
+                await self._writable.wait()
+        except TimeoutError:
+            self.abort("the server stopped reading the message")
+            raise ReplyTimeout(f"the server took no message text for {timeout:g} s",
+                               "the connection was closed; :reconnect to try again") from None
+        if self._transport is None:
+            raise ServerClosed(self.closed.result() if self.closed.done() else "closed",
+                               "use :reconnect to connect again")
+
+    def _write(self, transport: asyncio.Transport, data: bytes) -> None:
+        self._unasked_bytes = self._unasked_replies = 0
         transport.write(data)
-        await self._writable.wait()
 
     async def wait(self, fut: asyncio.Future[Reply], timeout: float) -> Reply:
         """Await a reply; on timeout or cancel the command stays paired, marked abandoned."""
@@ -221,6 +245,18 @@ class Connection(asyncio.Protocol):
 
     async def request(self, command: Command, timeout: float, echo: bool = True) -> Reply:
         return await self.wait(self.send(command, echo), timeout)
+
+    async def settle(self, timeout: float) -> bool:
+        """Wait for the replies given up on; if they do not come, forget them.
+        True if the session came back in step by itself."""
+        waiting = [p.future for p in self._pending if p.abandoned]
+        if waiting:
+            await asyncio.wait(waiting, timeout=timeout)
+        late = [p for p in self._pending if p.abandoned]
+        for pending in late:
+            self._pending.remove(pending)
+            pending.future.cancel()
+        return not late
 
     def _abandon(self, fut: asyncio.Future[Reply]) -> None:
         for pending in self._pending:
@@ -271,6 +307,12 @@ class Connection(asyncio.Protocol):
     def _dispatch(self, reply: Reply) -> None:
         pending = self._pending.popleft() if self._pending else None
         command = pending.command if pending else None
+        if pending is None:
+            self._unasked_replies += 1
+            if self._unasked_replies > FLOOD_REPLIES:
+                self.abort(f"the server sent more than {FLOOD_REPLIES} replies nobody asked "
+                           "for; cut off")
+                return
         if command is not None and command.verb == "STARTTLS" and reply.code == 220:
             self._tls_guard = True
             if self._transport is not None:

@@ -109,6 +109,22 @@ class SessionHelpers:
                              "write 250, 5xx or 250,251")
         self.engine.expect_next(codes)
 
+    @helper(":resync [SECONDS]", "out of step (a reply was given up on): wait for the late "
+            "reply, then carry on (default 5 s)", max_args=1, needs_connection=True)
+    async def resync(self, args: Args) -> None:
+        engine = self.engine
+        try:
+            seconds = float(args.positional[0]) if args.positional else 5.0
+        except ValueError:
+            raise UsageError(f"{args.positional[0]!r} is not a number of seconds") from None
+        came = await engine.connection().settle(seconds)
+        engine.state.out_of_step = False
+        if came:
+            engine.note("in step: every reply is paired with its command again")
+        else:
+            engine.note(f"no late reply within {seconds:g} s; the replies given up on are "
+                        "forgotten (one that still comes will show as unsolicited)", "warning")
+
     @helper(":safe [on|off]", "turn the safe mode on or off (see :help safe)", max_args=1)
     async def safe(self, args: Args) -> None:
         state = self.engine.state

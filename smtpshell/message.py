@@ -98,7 +98,8 @@ class MessageHelpers:
         try:
             with _progress(self.engine, f"sending {label}", size) as advance:
                 for piece in dot_stuff(crlf_lines(_counted(chunks, advance))):
-                    await conn.send_text(piece, echo=False)
+                    await conn.send_text(piece, echo=False,
+                                         timeout=self.engine.timeout("data-block"))
         except BaseException:
             conn.abort("the message was interrupted: the connection was closed so that "
                        "no partial message is delivered")

@@ -15,11 +15,12 @@ import base64
 import binascii
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
 from . import codes
 from .connection import Listener
 from .errors import SmtpShellError
-from .knowledge import EXTENSIONS
+from .knowledge import EXTENSIONS, NON_SMTP_BANNERS
 from .protocol import Capabilities, Command, Reply
 from .redact import redact, redact_command
 from .session import Phase, SessionState, TlsInfo
@@ -30,6 +31,7 @@ __all__ = [
     "Fragments",
     "Screen",
     "Sink",
+    "banner_kind",
     "explain_line",
     "format_caps",
     "format_cert",
@@ -144,7 +146,17 @@ def format_reply(reply: Reply, command: Command | None = None, late: bool = Fals
         out.append(("", "\n"))
     for problem in reply.problems:
         out.append(styled("reply.problem", f"! server: {problem}\n"))
+    kind = banner_kind(reply)
+    if kind:
+        out.append(styled("reply.problem", f"! this looks like {kind}, not an SMTP server\n"))
     return out
+
+
+def banner_kind(reply: Reply) -> str | None:
+    """What another protocol's text says it is ('an SSH server'), for a reply with no code."""
+    first = reply.lines[0] if reply.lines and reply.code is None else ""
+    return next((kind for prefix, kind in NON_SMTP_BANNERS.items()
+                 if first.upper().startswith(prefix.upper())), None)
 
 
 def _command_name(command: Command | None) -> str:
@@ -347,6 +359,9 @@ class Screen(Listener):
             self._sink(format_sent(command, data, self._secrets))
 
     def on_reply(self, reply: Reply, command: Command | None, late: bool) -> None:
+        if self._secrets:  # a server may echo a password back; scripts write logs
+            reply = replace(reply, lines=tuple(redact(line, self._secrets)
+                                               for line in reply.lines))
         self._sink(format_reply(reply, command, late)
                    + (explain_line(reply) if self._state.explain else []))
 

@@ -190,6 +190,9 @@ def _mechanism(line: str) -> str | None:
 
 
 def _order_problem(line: str, verb: str, state: SessionState) -> str | None:
+    if state.out_of_step and verb != "QUIT":
+        return ("The session is out of step: a reply you stopped waiting for has not come, so "
+                "the next reply may be that one (:resync or :reconnect first).")
     if state.closing and verb != "QUIT":
         return "The server said it is closing the connection (421/221); it will not act on this."
     if verb == "AUTH" and state.tls is None:
