@@ -159,7 +159,13 @@ class AuthHelpers:
 
 
 def _json_error(reply: Reply) -> str:
+    """The XOAUTH2 error: JSON as sent, or at least the decoded text."""
+    text = reply.texts[0] if reply.texts else ""
     try:
-        return json.dumps(json.loads(unb64(reply.texts[0])), sort_keys=True)
-    except (ValueError, IndexError):
-        return reply.texts[0] if reply.texts else "(nothing)"
+        decoded = unb64(text).decode("utf-8", "backslashreplace")
+    except ValueError:
+        return text or "(nothing)"
+    try:
+        return json.dumps(json.loads(decoded), sort_keys=True)
+    except ValueError:
+        return decoded

@@ -195,6 +195,9 @@ class _StateListener(Listener):
         self.state.observe_reply(reply, command)
         if late and self.conn is not None:
             self.state.out_of_step = self.conn.out_of_step
+        kind = banner_kind(reply)
+        if kind and self.conn is not None:  # SSH, HTTP…: nothing more will make sense
+            self.conn.abort(f"the peer answered like {kind}, not an SMTP server")
 
     def on_tls(self, tls: TlsInfo) -> None:
         self.state.observe_tls(tls)

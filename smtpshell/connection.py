@@ -152,7 +152,9 @@ class Connection(asyncio.Protocol):
             self.abort(str(err))
 
     def eof_received(self) -> bool | None:
-        return None  # let the transport close; connection_lost reports it
+        # the peer is gone: say so now, not a loop turn later (the transport closes itself)
+        self.connection_lost(None)
+        return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.closed.done():
@@ -305,6 +307,9 @@ class Connection(asyncio.Protocol):
         return reply
 
     def _dispatch(self, reply: Reply) -> None:
+        if reply.code is None and self._pending and self._pending[0].command is not GREETING:
+            self._unpaired(reply)  # text that is no reply answers nothing (the greeting aside)
+            return
         pending = self._pending.popleft() if self._pending else None
         command = pending.command if pending else None
         if pending is None:
@@ -321,6 +326,11 @@ class Connection(asyncio.Protocol):
             listener.on_reply(reply, command, bool(pending and pending.abandoned))
         if pending is not None and not pending.future.done():
             pending.future.set_result(reply)
+
+    def _unpaired(self, reply: Reply) -> None:
+        self._unasked_replies += 1
+        for listener in self._listeners:
+            listener.on_reply(reply, None, False)
 
     def _peek(self) -> bytes:
         """Bytes already in the socket, not yet read (the next-packet injection case)."""

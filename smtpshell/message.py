@@ -245,9 +245,10 @@ def _read_chunks(path: str) -> Iterator[bytes]:
 
 def _scan(path: str, engine: Engine) -> safety.Verdict:
     """Read the file once, streaming, for lines over the limit and 8-bit bytes."""
-    longest, current, eight_bit = 0, 0, False  # octets, CRLF included
+    longest, current, eight_bit, nul = 0, 0, False, False  # octets, CRLF included
     for chunk in crlf_lines(_read_chunks(path)):
         eight_bit = eight_bit or not chunk.isascii()
+        nul = nul or b"\0" in chunk
         first, *rest = chunk.split(b"\n")
         current += len(first)
         for part in rest:  # each LF ends the line being counted
@@ -257,6 +258,10 @@ def _scan(path: str, engine: Engine) -> safety.Verdict:
     if engine.state.safe and limit and size > limit:
         return safety.Verdict("refuse", f"Not sent: {path} is {size} bytes; the server's SIZE "
                               f"limit is {limit} (RFC 1870).", ":safe off sends it anyway")
+    if engine.state.safe and nul:
+        return safety.Verdict("refuse", f"Not sent: {path} holds NUL bytes; a server that "
+                              "drops them can find an end of data inside the message (SMTP "
+                              "smuggling).", ":safe off sends it anyway")
     if engine.state.safe and longest + 1 > TEXT_LIMIT:  # +1: a stuffed dot
         return safety.Verdict("refuse", f"Not sent: {path} has a line of {longest} octets; "
                               f"RFC 5321 §4.5.3.1.6 allows {TEXT_LIMIT} with CRLF.",

@@ -183,7 +183,11 @@ class ReplyParser:
     def close(self) -> Reply | None:
         """The connection ended: return what was left of a reply, flagged."""
         if self._buf and not self._skipping:
-            self._take_line(bytes(self._buf), bare_lf=False, overlong=False)
+            self._current.flag("the connection closed before the last line ended")
+            done = self._take_line(bytes(self._buf), bare_lf=False, overlong=False)
+            self._buf.clear()
+            if done is not None:
+                return done
         self._buf.clear()
         if not self._current.lines:
             return None
@@ -212,6 +216,8 @@ class ReplyParser:
                 f"the server sent a reply of more than {self._max_reply // 1024} KiB",
                 "the connection was cut; the server is broken or hostile",
             )
+        if len(raw) > self._max_line:
+            raw, overlong = raw[:self._max_line], True
         text = _decode(raw, cur)
         if bare_lf:
             cur.flag("a line ended with a bare LF instead of CRLF (RFC 5321 §2.3.8)")

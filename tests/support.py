@@ -66,6 +66,7 @@ class RecordingUI:
 
     async def confirm(self, question: str) -> bool:
         self.questions.append(question)
+        self.chunks.append(f"! {question}\n")  # the shell shows the question too
         return self.answer
 
     async def secret(self, prompt: str) -> str | None:
