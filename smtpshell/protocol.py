@@ -142,6 +142,10 @@ class ReplyParser:
         """True when bytes of an unfinished line or reply are held."""
         return bool(self._buf) or bool(self._current.lines)
 
+    def held(self) -> int:
+        """Bytes held for an unfinished line and reply: bounded by the two caps."""
+        return len(self._buf) + self._current.size
+
     def feed(self, data: bytes) -> list[Reply]:
         """Take bytes; return every reply they complete."""
         self.push(data)
