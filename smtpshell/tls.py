@@ -243,8 +243,7 @@ def handshake_failure(err: Exception, host: str) -> TlsFailed:
         return TlsFailed(f"the certificate of {host} failed verification: {reason}",
                          "check the host name, or --cafile FILE to trust its CA; "
                          "--insecure connects anyway")
-    if isinstance(err, ssl.SSLError) and err.reason in ("WRONG_VERSION_NUMBER",
-                                                         "RECORD_LAYER_FAILURE"):
+    if getattr(err, "reason", None) in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"):
         return TlsFailed(f"the TLS handshake with {host} failed: the server answered with "
                          "plaintext, not TLS",
                          "if this followed STARTTLS it may be response injection; "
@@ -254,9 +253,10 @@ def handshake_failure(err: Exception, host: str) -> TlsFailed:
 
 
 def _plain(err: BaseException) -> str:
-    if isinstance(err, ssl.SSLError) and err.reason:
-        return err.reason.replace("_", " ").lower()
-    return str(err) or type(err).__name__
+    reason = getattr(err, "reason", None)  # not every SSLError has one
+    if isinstance(reason, str) and reason:
+        return reason.replace("_", " ").lower()
+    return str(err.args[0] if len(err.args) == 1 else err) or type(err).__name__
 
 
 @dataclass(frozen=True)
