@@ -7,9 +7,6 @@ Its own memory is not what a benchmark measures, so it runs in its own process.
 from __future__ import annotations
 
 import asyncio
-import ssl
-import tempfile
-from pathlib import Path
 
 from smtpshell.tls import make_practice_certs
 
@@ -37,13 +34,7 @@ async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 
 async def main() -> None:
-    certs = make_practice_certs()
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    with tempfile.TemporaryDirectory() as folder:
-        cert, key = Path(folder, "c.pem"), Path(folder, "k.pem")
-        cert.write_text(certs.cert_pem)
-        key.write_text(certs.key_pem)
-        ctx.load_cert_chain(cert, key)
+    ctx = make_practice_certs().server_context()
     server = await asyncio.start_server(session, "127.0.0.1", 0, ssl=ctx, limit=1 << 20)
     print(server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()

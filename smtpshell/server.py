@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import secrets
-import ssl
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from .commands import Args, Engine, helper
+from .config import open_private
 from .errors import ConnectionFailed, UsageError
 from .protocol import unb64
 from .render import inert
@@ -221,16 +221,6 @@ class PracticeServer:
     def ca_pem(self) -> str:
         return self.certs.ca_pem
 
-    def _tls_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        # ssl loads a key only from a file: write it privately, load, remove
-        with tempfile.TemporaryDirectory(prefix="smtpshell-") as folder:
-            cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
-            _write_private(cert, self.certs.cert_pem)
-            _write_private(key, self.certs.key_pem)
-            ctx.load_cert_chain(cert, key)
-        return ctx
-
     async def start(self) -> None:
         # aiosmtpd logs to "mail.log"; with no handler Python would print its
         # warnings over the shell's screen
@@ -238,7 +228,7 @@ class PracticeServer:
         if not logger.handlers:
             logger.addHandler(logging.NullHandler())
         loop = asyncio.get_running_loop()
-        ctx = self._tls_context()
+        ctx = self.certs.server_context()
         handler = _Handler(self.inbox, self._notify)
 
         def factory() -> SMTP:
@@ -261,12 +251,6 @@ class PracticeServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-
-
-def _write_private(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(text)
 
 
 class InboxHelpers:
@@ -316,7 +300,8 @@ async def serve_forever(port: int, host: str = "127.0.0.1") -> None:
                                "choose another --port") from None
     folder = tempfile.mkdtemp(prefix="smtpshell-practice-")
     ca_path = os.path.join(folder, "ca.pem")
-    _write_private(ca_path, server.ca_pem)
+    with open_private(ca_path) as handle:
+        handle.write(server.ca_pem)
     print(f"Practice server on {host}:{server.port} (user {DEMO_USER}, password "
           f"{DEMO_PASSWORD}); its CA is in {ca_path}\n"
           f"Connect with:  smtpshell {host}:{server.port} --starttls --cafile {ca_path}\n"

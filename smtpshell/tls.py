@@ -14,6 +14,7 @@ import datetime as dt
 import ipaddress
 import os
 import ssl
+import tempfile
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -264,6 +265,18 @@ class PracticeCerts:
     ca_pem: str
     cert_pem: str
     key_pem: str
+
+    def server_context(self) -> ssl.SSLContext:
+        """A server-side context presenting this certificate."""
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        # ssl loads a key only from a file: write it privately, load it, remove it
+        with tempfile.TemporaryDirectory(prefix="smtpshell-") as folder:
+            cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+            for path, text in ((cert, self.cert_pem), (key, self.key_pem)):
+                with open_private(path) as handle:
+                    handle.write(text)
+            ctx.load_cert_chain(cert, key)
+        return ctx
 
 
 def make_practice_certs(names: tuple[str, ...] = ("localhost", "127.0.0.1", "::1"),

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import ssl
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -217,6 +219,20 @@ async def raw_engine(server: RawServer, mode: str = "plain", ui: RecordingUI | N
     if connect:
         await engine.open_target(server.target(mode))
     return engine, ui
+
+
+async def run_cli(*args: str, stdin: str | bytes = b"", env: dict[str, str] | None = None
+                  ) -> tuple[int, str, str]:
+    """`python -m smtpshell ARGS` with stdin a pipe (so: script mode); (status, out, err)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "smtpshell", *args, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})})
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    async with asyncio.timeout(STEP * 2):
+        out, err = await proc.communicate(data)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = STEP) -> None:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import sys
 from pathlib import Path
 
-from support import LOOPBACK, STEP, RawPeer, RawServer, practice, run
+from support import LOOPBACK, STEP, RawPeer, RawServer, practice, run, run_cli
 
 from smtpshell.tls import make_practice_certs
 
@@ -16,23 +15,10 @@ SEND = ("EHLO cli.example\nMAIL FROM:<a@example.com>\nRCPT TO:<b@example.com>\nD
         "Subject: from a script\n\nbody\n.\nQUIT\n")
 
 
-async def smtpshell(*args: str, stdin: str = "", env: dict[str, str] | None = None
-                    ) -> tuple[int, str, str]:
-    """Run `python -m smtpshell ARGS` with stdin as a pipe (so: script mode)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "smtpshell", *args, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "NO_COLOR": "1", **(env or {})})
-    async with asyncio.timeout(STEP * 2):
-        out, err = await proc.communicate(stdin.encode())
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
 def test_piped_script_exits_0_and_the_message_arrives() -> None:
     async def scenario() -> None:
         async with practice() as server:
-            code, out, err = await smtpshell(f"{LOOPBACK}:{server.port}", stdin=SEND)
+            code, out, err = await run_cli(f"{LOOPBACK}:{server.port}", stdin=SEND)
             assert (code, err) == (0, "")
             assert "250 2.0.0 Queued" in out and "-> EHLO cli.example" in out
             assert server.inbox.messages[0].content == b"Subject: from a script\r\n\r\nbody\r\n"
@@ -46,7 +32,7 @@ def test_rejected_command_exits_1_after_quit() -> None:
         async with practice() as server:
             script = "EHLO cli.example\nMAIL FROM:<a@example.com>\nRCPT TO:<reject@example.com>\n" \
                      "DATA\n"
-            code, out, _ = await smtpshell(f"{LOOPBACK}:{server.port}", stdin=script)
+            code, out, _ = await run_cli(f"{LOOPBACK}:{server.port}", stdin=script)
             assert code == 1
             assert "550 5.1.1" in out and "script line 3 got an unexpected reply" in out
             assert bytes(server.inbox.wire[0]).endswith(b"RCPT TO:<reject@example.com>\r\n"
@@ -62,7 +48,7 @@ def test_expect_allows_a_failure(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         async with practice() as server:
-            code, out, err = await smtpshell(f"{LOOPBACK}:{server.port}", "--script",
+            code, out, err = await run_cli(f"{LOOPBACK}:{server.port}", "--script",
                                              str(script))
             assert (code, err) == (0, ""), out
             assert b"# a comment" not in bytes(server.inbox.wire[0])
@@ -73,11 +59,11 @@ def test_expect_allows_a_failure(tmp_path: Path) -> None:
 def test_a_line_that_needs_confirmation_is_not_sent_from_a_script() -> None:
     async def scenario() -> None:
         async with practice() as server:
-            code, out, _ = await smtpshell(f"{LOOPBACK}:{server.port}",
+            code, out, _ = await run_cli(f"{LOOPBACK}:{server.port}",
                                            stdin="EHLO x.example\nRCPT TO:<b@example.com>\n")
             assert code == 1 and "a script cannot confirm" in out
             assert bytes(server.inbox.wire[0]) == b"EHLO x.example\r\nQUIT\r\n"
-            code, _, _ = await smtpshell(f"{LOOPBACK}:{server.port}", "--unsafe",
+            code, _, _ = await run_cli(f"{LOOPBACK}:{server.port}", "--unsafe",
                                          stdin="EHLO x.example\n:expect 503\n"
                                                "RCPT TO:<b@example.com>\n")
             assert code == 0
@@ -86,9 +72,9 @@ def test_a_line_that_needs_confirmation_is_not_sent_from_a_script() -> None:
 
 
 def test_bad_option_exits_2() -> None:
-    code, _, err = run(smtpshell("--no-such-option"))
+    code, _, err = run(run_cli("--no-such-option"))
     assert code == 2 and "usage:" in err
-    code, _, err = run(smtpshell())
+    code, _, err = run(run_cli())
     assert code == 2 and err.startswith("smtpshell: no server given")
 
 
@@ -96,7 +82,7 @@ def test_refused_connection_exits_3_with_one_line() -> None:
     with socket.socket() as sock:  # a port that was free a moment ago: nothing listens
         sock.bind((LOOPBACK, 0))
         port = sock.getsockname()[1]
-    code, out, err = run(smtpshell(f"{LOOPBACK}:{port}", stdin="EHLO x\n"))
+    code, out, err = run(run_cli(f"{LOOPBACK}:{port}", stdin="EHLO x\n"))
     assert code == 3 and out == ""
     assert err.count("\n") == 1 and "refused the connection" in err
     assert "Traceback" not in err
@@ -108,16 +94,16 @@ def test_starttls_and_certificate_checks(tmp_path: Path) -> None:
             ca = tmp_path / "ca.pem"
             ca.write_text(server.ca_pem)
             where = f"{LOOPBACK}:{server.port}"
-            code, out, err = await smtpshell(where, "--starttls", "--cafile", str(ca),
+            code, out, err = await run_cli(where, "--starttls", "--cafile", str(ca),
                                              stdin="NOOP\n")
             assert (code, err) == (0, "") and "TLS is up: TLSv1.3" in out
             other = tmp_path / "other.pem"
             other.write_text(make_practice_certs().ca_pem)
-            code, out, err = await smtpshell(where, "--starttls", "--cafile", str(other),
+            code, out, err = await run_cli(where, "--starttls", "--cafile", str(other),
                                              stdin="NOOP\n")
             assert code == 3 and "unknown certificate authority" in err
             assert "Traceback" not in err + out
-            code, out, err = await smtpshell(where, "--starttls", "--insecure", stdin="NOOP\n")
+            code, out, err = await run_cli(where, "--starttls", "--insecure", stdin="NOOP\n")
             assert code == 0 and "a check would fail: it is signed by an unknown certificate " \
                                  "authority" in out
 
@@ -125,7 +111,7 @@ def test_starttls_and_certificate_checks(tmp_path: Path) -> None:
 
 
 def test_demo_runs_a_script() -> None:
-    code, out, err = run(smtpshell("--demo", stdin=SEND + ":inbox\n"))
+    code, out, err = run(run_cli("--demo", stdin=SEND + ":inbox\n"))
     assert (code, err) == (0, "")
     assert "1 message(s)" in out
 
@@ -143,7 +129,7 @@ def test_serve_says_how_to_connect() -> None:
             assert not first.startswith("Practice server on 127.0.0.1:2525 ")  # --port 0
             command = second.split("Connect with:", 1)[1].split()
             assert command[0] == "smtpshell" and "--cafile" in command
-            code, out, _ = await smtpshell(*command[1:], stdin=SEND)
+            code, out, _ = await run_cli(*command[1:], stdin=SEND)
             assert code == 0, out
             async with asyncio.timeout(STEP):
                 assert "received: from <a@example.com>" in (await proc.stdout.readline()
@@ -162,7 +148,7 @@ def test_starttls_option_without_starttls_on_offer_exits_3() -> None:
 
     async def scenario() -> None:
         async with RawServer(server) as srv:
-            code, _, err = await smtpshell(f"{LOOPBACK}:{srv.port}", "--starttls",
+            code, _, err = await run_cli(f"{LOOPBACK}:{srv.port}", "--starttls",
                                              "--ehlo", "ci.example", stdin="MAIL FROM:<a@b>\n")
             await srv.finished()
             assert code == 3 and "does not offer STARTTLS" in err

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 
 import pytest
 from support import (
     LOOPBACK,
-    STEP,
     RawPeer,
     RawServer,
     RecordingUI,
@@ -19,6 +16,7 @@ from support import (
     practice,
     raw_engine,
     run,
+    run_cli,
 )
 
 from smtpshell.config import TlsOptions
@@ -134,18 +132,6 @@ SESSION = ["EHLO replay.example", ":starttls", ":authplain demo demo", ":mail a@
            ":mail a@example.com", ":expect 550", ":rcpt reject@example.com", "QUIT"]
 
 
-async def smtpshell(*args: str, stdin: bytes = b"", env: dict[str, str] | None = None
-                    ) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "smtpshell", *args, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, **(env or {})})
-    async with asyncio.timeout(STEP * 2):
-        out, err = await proc.communicate(stdin)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
 def test_a_transcript_is_a_regression_script(tmp_path: Path) -> None:
     log, ca = tmp_path / "session.log", tmp_path / "ca.pem"
 
@@ -159,19 +145,19 @@ def test_a_transcript_is_a_regression_script(tmp_path: Path) -> None:
             assert "tls   C: RCPT TO:<b@example.com>" in recorded
             assert "plain S: 220 practice" in recorded
             where = f"{LOOPBACK}:{server.port}"
-            code, out, err = await smtpshell(where, "--cafile", str(ca), "--script", str(log),
+            code, out, err = await run_cli(where, "--cafile", str(ca), "--script", str(log),
                                              "--secret-env", "PRACTICE_PASSWORD",
                                              env={"PRACTICE_PASSWORD": "demo"})
             assert (code, err) == (0, ""), out
             assert [m.content for m in server.inbox.messages] == [
                 b"Subject: replayed\r\n\r\n..dots\r\n"] * 2
             # the server changed its mind: the same transcript now fails
-            code, out, _ = await smtpshell(where, "--cafile", str(ca), "--script", str(log),
+            code, out, _ = await run_cli(where, "--cafile", str(ca), "--script", str(log),
                                            "--secret-env", "WRONG",
                                            env={"WRONG": "not-the-password"})
             assert code == 1 and "expected 235, got 535" in out
             # no secret and no terminal: the masked line cannot run
-            code, _, err = await smtpshell(where, "--cafile", str(ca), "--script", str(log))
+            code, _, err = await run_cli(where, "--cafile", str(ca), "--script", str(log))
             assert code == 2 and "masked secret" in (err + _)
 
     run(scenario())
@@ -185,7 +171,7 @@ def test_a_hand_written_rfc_transcript_replays_its_c_lines(tmp_path: Path) -> No
 
     async def scenario() -> None:
         async with practice() as server:
-            code, out, _ = await smtpshell(f"{LOOPBACK}:{server.port}", "--script", str(script))
+            code, out, _ = await run_cli(f"{LOOPBACK}:{server.port}", "--script", str(script))
             assert code == 0, out
             assert bytes(server.inbox.wire[0]) == (b"EHLO rfc.example\r\nMAIL FROM:<a@example.com>"
                                                    b"\r\nRCPT TO:<reject@example.com>\r\nQUIT\r\n")

@@ -13,8 +13,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 import pytest
-from support import LOOPBACK, STEP, RawPeer, RawServer, engine_for, practice, run
-from test_cli import smtpshell
+from support import LOOPBACK, STEP, RawPeer, RawServer, engine_for, practice, run, run_cli
 
 from smtpshell.connection import Connection
 from smtpshell.errors import ConnectionFailed, UsageError
@@ -175,13 +174,13 @@ def test_a_silent_nameserver_is_a_connection_failure() -> None:
 def test_cli_mx_with_nameserver_and_port() -> None:
     async def scenario() -> None:
         async with practice() as server, dns_server(EXAMPLE) as ns:
-            code, out, err = await smtpshell(
+            code, out, err = await run_cli(
                 "--mx", "example.test", "--nameserver", f"{LOOPBACK}:{ns.port}",
                 "-p", str(server.port), stdin="EHLO mx.example\nQUIT\n")
             assert (code, err) == (0, ""), out
             assert "MX 10 mx2.example.test" in out and "-> EHLO mx.example" in out
             assert bytes(server.inbox.wire[0]) == b"EHLO mx.example\r\nQUIT\r\n"
-            code, _, err = await smtpshell(LOOPBACK, "--mx", "example.test", stdin="QUIT\n")
+            code, _, err = await run_cli(LOOPBACK, "--mx", "example.test", stdin="QUIT\n")
             assert code == 2 and "give HOST or --mx DOMAIN, not both" in err
 
     run(scenario())

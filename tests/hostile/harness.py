@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import ssl
 import struct
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,16 +29,6 @@ from smtpshell.tls import make_practice_certs
 
 Step = tuple[Any, ...]
 CERTS = make_practice_certs()
-
-
-def server_tls_context() -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    with tempfile.TemporaryDirectory() as folder:
-        cert, key = Path(folder, "c.pem"), Path(folder, "k.pem")
-        cert.write_text(CERTS.cert_pem)
-        key.write_text(CERTS.key_pem)
-        ctx.load_cert_chain(cert, key)
-    return ctx
 
 
 @dataclass
@@ -95,7 +83,7 @@ class Run:
         elif verb == "after_client_read":
             await self.seen_reply.wait()
         elif verb == "tls":
-            await peer.writer.start_tls(server_tls_context())
+            await peer.writer.start_tls(CERTS.server_context())
         elif verb == "read_hello":  # the client's first TLS record, read as plain bytes
             await peer.reader.read(5)
         elif verb == "data":  # message text up to the end of data, then the reply
