@@ -1,12 +1,15 @@
 """A minimal SMTP sink for benchmarks: implicit TLS, accepts anything, keeps nothing.
 
-Run as `python bench/sink.py` — it prints its port and serves until killed.
+Run as `python bench/sink.py [CA_FILE]` — it prints its port (and writes the CA
+that signed its certificate to CA_FILE) and serves until killed.
 Its own memory is not what a benchmark measures, so it runs in its own process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 
 from smtpshell.tls import make_practice_certs
 
@@ -34,7 +37,10 @@ async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 
 async def main() -> None:
-    ctx = make_practice_certs().server_context()
+    certs = make_practice_certs()
+    if len(sys.argv) > 1:
+        Path(sys.argv[1]).write_text(certs.ca_pem)
+    ctx = certs.server_context()
     server = await asyncio.start_server(session, "127.0.0.1", 0, ssl=ctx, limit=1 << 20)
     print(server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()
