@@ -18,9 +18,8 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 from prompt_toolkit.history import InMemoryHistory
 
-from smtpshell.commands import HelperInfo
 from smtpshell.completer import make_completer
-from smtpshell.helpers import BUILTIN
+from smtpshell.helpers import builtin_helpers
 from smtpshell.knowledge import EXTENSIONS
 from smtpshell.protocol import Capabilities, Reply
 from smtpshell.session import SessionState
@@ -42,17 +41,12 @@ def large_state() -> SessionState:
     return state
 
 
-def helpers() -> dict[str, HelperInfo]:
-    return {info.name: info for group in BUILTIN for attr in dir(group)
-            if isinstance(info := getattr(getattr(group, attr), "__helper__", None), HelperInfo)}
-
-
 def main() -> None:
     history = InMemoryHistory()
     for n in range(20_000):
         history.append_string(f"RCPT TO:<user{n % 5000}@example.org>" if n % 4 == 0
                               else f"NOOP {n}")
-    completer = make_completer(large_state(), helpers(), history)
+    completer = make_completer(large_state(), builtin_helpers(), history)
     event = CompleteEvent(completion_requested=True)
     print(f"{'context':<34} {'results':>7} {'median ms':>10} {'max ms':>8}")
     for text in CONTEXTS:

@@ -38,7 +38,7 @@ from .session import Phase, SessionState, TlsInfo
 from .tls import client_context
 from .transcript import Transcript
 
-__all__ = ["UI", "Args", "Engine", "HelperInfo", "LineResult", "helper"]
+__all__ = ["UI", "Args", "Engine", "HelperInfo", "LineResult", "helper", "helper_infos"]
 
 
 class UI(Protocol):
@@ -113,14 +113,19 @@ def helper(syntax: str, summary: str, **contract: Any) -> Callable[[F], F]:
     return mark
 
 
-def collect_helpers(*groups: object) -> dict[str, tuple[HelperInfo, HelperFn]]:
-    found: dict[str, tuple[HelperInfo, HelperFn]] = {}
-    for group in groups:
-        for attr in dir(type(group)):
-            info = getattr(getattr(type(group), attr), "__helper__", None)
-            if isinstance(info, HelperInfo):
-                found[info.name] = (info, getattr(group, attr))
+def helper_infos(group: type) -> dict[str, tuple[HelperInfo, str]]:
+    """The helpers a group class defines: name -> (contract, method name)."""
+    found = {}
+    for attr in dir(group):
+        info = getattr(getattr(group, attr), "__helper__", None)
+        if isinstance(info, HelperInfo):
+            found[info.name] = (info, attr)
     return found
+
+
+def collect_helpers(*groups: object) -> dict[str, tuple[HelperInfo, HelperFn]]:
+    return {name: (info, getattr(group, attr)) for group in groups
+            for name, (info, attr) in helper_infos(type(group)).items()}
 
 
 def parse_args(info: HelperInfo, raw: str) -> Args:
@@ -242,7 +247,8 @@ class Engine:
         lines = text.split("\n")
         results = []
         for index, line in enumerate(lines):
-            was_data = line.strip().upper() == "DATA" and self.state.phase is not Phase.DATA
+            was_data = line.strip().upper() in ("DATA", ":DATA") and \
+                self.state.phase is not Phase.DATA
             results.append(await self.handle_line(line.removesuffix("\r")))
             rest = len(lines) - index - 1
             if was_data and rest and self.state.phase is not Phase.DATA:
@@ -402,7 +408,7 @@ class Engine:
                 self.note("stopped waiting; the session is out of step until the late reply "
                           "arrives, :resync or :reconnect", "warning")
             raise
-        self._reply = self.last_reply = reply
+        self._record(reply)
         if command.verb == "QUIT" and reply.code == 221:
             conn.close()  # the session is over; don't wait for the server to hang up
             await conn.closed
@@ -424,8 +430,12 @@ class Engine:
             except (asyncio.CancelledError, ConnectionFailed):
                 self.state.out_of_step = conn.out_of_step
                 raise
-            self._reply = replies[-1]
+            self._record(replies[-1])
         return replies
+
+    def _record(self, reply: Reply) -> None:
+        """The reply this line earned so far (for :expect), and the last one (:explain)."""
+        self._reply = self.last_reply = reply
 
     def start_transcript(self, path: str) -> None:
         self.stop_transcript()
@@ -460,7 +470,7 @@ class Engine:
         except BaseException:
             conn.abort("no greeting")  # never leave a half-opened connection behind
             raise
-        self._reply = greeting
+        self._record(greeting)
         if greeting.code is None:
             conn.close()
             kind = banner_kind(greeting)
@@ -537,7 +547,7 @@ class Engine:
                             "try --tls (port 465), or another server")
         ctx = client_context(self.settings.tls)
         reply = await conn.starttls(ctx, self.settings.tls.sni, self.timeout("STARTTLS"), echo)
-        self._reply = reply
+        self._record(reply)
         if reply.code != 220:
             if fail_closed:
                 conn.abort("closed rather than continue in plaintext")

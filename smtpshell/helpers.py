@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .auth import AuthHelpers
-from .commands import UI, Engine
+from .commands import UI, Engine, HelperInfo, helper_infos
 from .config import Settings
 from .connection import Listener
 from .control import SessionHelpers
@@ -19,7 +19,7 @@ from .info import InfoHelpers
 from .message import MessageHelpers
 from .session import SessionState
 
-__all__ = ["BUILTIN", "make_engine"]
+__all__ = ["BUILTIN", "builtin_helpers", "make_engine"]
 
 BUILTIN: tuple[Callable[[Engine], object], ...] = (
     SessionHelpers, AuthHelpers, MessageHelpers, InfoHelpers, FlowHelpers)
@@ -30,3 +30,9 @@ def make_engine(settings: Settings, state: SessionState, ui: UI, *, script: bool
                 listeners: Sequence[Listener] = ()) -> Engine:
     return Engine(settings, state, ui, script=script, extra_listeners=listeners,
                   helper_groups=(*BUILTIN, *extra))
+
+
+def builtin_helpers() -> dict[str, HelperInfo]:
+    """Every built-in helper's contract, without an Engine (completion tests, benchmarks)."""
+    return {name: info for group in BUILTIN if isinstance(group, type)
+            for name, (info, _) in helper_infos(group).items()}

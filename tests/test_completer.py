@@ -15,9 +15,8 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output.plain_text import PlainTextOutput
 from support import engine_for, lines, practice, run, wait_until
 
-from smtpshell.commands import HelperInfo
 from smtpshell.completer import Suggestion, addresses_in, list_files, make_completer, suggest
-from smtpshell.helpers import BUILTIN
+from smtpshell.helpers import builtin_helpers
 from smtpshell.protocol import ReplyParser
 from smtpshell.session import Phase, SessionState, TlsInfo
 
@@ -25,17 +24,7 @@ DATA = Path(__file__).parent / "data"
 TLS = TlsInfo("TLSv1.3", "TLS_AES_256_GCM_SHA384", 256, "mx.test", True)
 
 
-def helpers() -> dict[str, HelperInfo]:
-    found = {}
-    for group in BUILTIN:
-        for attr in dir(group):
-            info = getattr(getattr(group, attr), "__helper__", None)
-            if isinstance(info, HelperInfo):
-                found[info.name] = info
-    return found
-
-
-HELPERS = helpers()
+HELPERS = builtin_helpers()
 
 
 def state_from(name: str, tls: bool = False, phase: Phase = Phase.IDLE) -> SessionState:
