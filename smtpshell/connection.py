@@ -71,6 +71,7 @@ class Connection(asyncio.Protocol):
         self._writable.set()
         self._unasked_bytes = 0
         self._unasked_replies = 0
+        self._lost = False
         self._ctx: ssl.SSLContext | None = None
         self._sni: str | None = None
         loop = asyncio.get_running_loop()
@@ -157,8 +158,9 @@ class Connection(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.closed.done():
-            return  # abort() already reported it
+        if self._lost:
+            return  # already reported (abort, EOF), or under way: a listener may abort
+        self._lost = True
         leftover = self._parser.close() if not self._tls_guard else None
         if leftover is not None:
             self._dispatch(leftover)

@@ -30,13 +30,20 @@ STEP = 10.0  # seconds any single wait in a test may take before it is a failure
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
-    """Run a scenario in a fresh loop; a hang is a failure, not a stuck suite."""
+    """Run a scenario in a fresh loop; a hang is a failure, not a stuck suite, and so
+    is an error asyncio would only have logged (a callback that raised)."""
+    logged: list[dict[str, Any]] = []
 
     async def bounded() -> T:
+        asyncio.get_running_loop().set_exception_handler(lambda _, context: logged.append(
+            context))
         async with asyncio.timeout(timeout):
             return await coro
 
-    return asyncio.run(bounded())
+    result = asyncio.run(bounded())
+    assert not logged, [(c.get("message"), c.get("exception"), c.get("task") or c.get("future"))
+                        for c in logged]
+    return result
 
 
 @contextlib.asynccontextmanager
@@ -164,6 +171,7 @@ class RawServer:
         self.ssl = ssl_context
         self.peers: list[RawPeer] = []
         self.errors: list[BaseException] = []
+        self.handlers: set[asyncio.Task[Any]] = set()
         self.done = asyncio.Event()
         self.port = 0
         self._server: asyncio.AbstractServer | None = None
@@ -171,6 +179,9 @@ class RawServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = RawPeer(reader, writer)
         self.peers.append(peer)
+        task = asyncio.current_task()
+        if task is not None:
+            self.handlers.add(task)
         try:
             await self.script(peer)
         except Exception as err:  # reported by the test through .errors
@@ -186,6 +197,12 @@ class RawServer:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
+        # end the scripts still running (a cancelled one would upset asyncio 3.11's streams)
+        for peer in self.peers:
+            peer.writer.transport.abort()
+        pending = [t for t in self.handlers if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=STEP)
         self._server.close()
         with contextlib.suppress(Exception):
             await self._server.wait_closed()

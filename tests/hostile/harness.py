@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from support import STEP, RawPeer, RawServer, RecordingUI, raw_settings
+from support import STEP, RawPeer, RawServer, RecordingUI, raw_settings, run
 
 from smtpshell.connection import Listener
 from smtpshell.errors import SmtpShellError
@@ -163,4 +163,4 @@ def play(case: Case, folder: Path) -> None:
         received, text, state = await Run(case).play(folder)
         check(case, received, text, state)
 
-    asyncio.run(asyncio.wait_for(go(), STEP * 3))
+    run(go(), STEP * 3)
