@@ -32,7 +32,7 @@ from .errors import (
 )
 from .knowledge import CONNECT_TIMEOUT, reply_timeout
 from .protocol import Command, Reply, stuff_line
-from .redact import MASK
+from .redact import MASK, redact_command
 from .render import Fragments, Screen, banner_kind, format_error, format_note
 from .session import Phase, SessionState, TlsInfo
 from .tls import client_context
@@ -341,7 +341,9 @@ class Engine:
     def redact_input(self, line: str) -> str:
         """The typed line as it may be written down: secret helper arguments masked."""
         if not line.startswith(":") or line.startswith("::"):
-            return MASK if safety.is_secret(line.removeprefix("::"), self.state) else line
+            secret = safety.is_secret(line.removeprefix("::"), self.state)
+            kind = "auth-answer" if self.state.auth_dialog else "command"
+            return redact_command(Command(line, kind, secret=True), ()) if secret else line
         name, _, raw = line[1:].partition(" ")
         found = self.helpers.get(name.lower())
         if found is None or found[0].secret_from is None:

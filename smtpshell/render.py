@@ -370,5 +370,6 @@ class Screen(Listener):
         self._sink(format_note(f"TLS is up: {tls.version}, {tls.cipher}, {verified}"))
 
     def on_closed(self, reason: str) -> None:
-        if reason != "closed":
-            self._sink(format_note(f"connection closed: {reason}", "warning"))
+        if reason != "closed":  # after a 221 (or 421) the close was announced: no alarm
+            kind = "note" if self._state.closing else "warning"
+            self._sink(format_note(f"connection closed: {reason}", kind))

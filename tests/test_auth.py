@@ -229,4 +229,5 @@ def test_no_secret_in_history_or_transcript_for_any_auth_path(tmp_path: Path) ->
         assert form not in written, form
     assert "EHLO secret.example" in saved and "NOOP" in saved
     assert "C: AUTH PLAIN ********" in written and "I: :authplain demo ********" in written
+    assert "I: AUTH PLAIN ********" in written and "I: ********" in written  # a 334 answer
     assert oct(transcript.stat().st_mode)[-3:] == "600"
