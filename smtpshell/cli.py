@@ -162,6 +162,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as err:  # a bug: one line, unless SMTPSHELL_DEBUG asks for the trace
+        if os.environ.get("SMTPSHELL_DEBUG"):
+            raise
+        print(f"smtpshell: internal error ({type(err).__name__}: {err}); please report it, "
+              "with SMTPSHELL_DEBUG=1 for the details", file=sys.stderr)
+        return 1
 
 
 async def _session(args: argparse.Namespace, settings: Settings) -> int:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ class _SecretFilter(History):
         self._inner = inner
         self._is_secret = is_secret
 
-    def load_history_strings(self) -> Any:
+    def load_history_strings(self) -> Iterable[str]:
         return self._inner.load_history_strings()
 
     def append_string(self, string: str) -> None:
@@ -171,6 +171,11 @@ async def _interruptible(engine: Engine, work: Coroutine[Any, Any, object]) -> N
         engine.ui.show(format_note("interrupted", "warning"))
     except SmtpShellError as err:
         engine.ui.show(format_error(err))
+    except Exception as err:  # a bug must not take the session down with it
+        if os.environ.get("SMTPSHELL_DEBUG"):
+            raise
+        engine.ui.show(format_note(f"internal error ({type(err).__name__}: {err}); the "
+                                   "session goes on; please report it", "error"))
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)
