@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
+import math
 import os
 import socket
 import sys
@@ -31,10 +33,11 @@ from .config import (
     load_profile,
     parse_hostport,
 )
-from .errors import SmtpShellError, UsageError
+from .errors import SmtpShellError, TlsFailed, UsageError
 from .helpers import make_engine
 from .script import ScriptUI, read_lines, run_script
 from .session import SessionState
+from .tls import client_context
 
 __all__ = ["build_parser", "main"]
 
@@ -105,20 +108,16 @@ def _port(text: str) -> int:
 
 
 def make_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
-    """defaults < profile < flags."""
+    """defaults < profile < flags; every mistake in them is a usage error, found now."""
     profile: dict[str, Any] = load_profile(args.profile, env) if args.profile else {}
-    if args.timeout is not None and args.timeout <= 0:
-        raise UsageError("--timeout must be a positive number of seconds")
+    _check(args, env, profile)
     tls = TlsOptions(insecure=args.insecure, cafile=args.cafile, cert=args.cert, key=args.key,
                      sni=args.sni, tls_min=args.tls_min, tls_max=args.tls_max,
                      ciphers=args.ciphers, keylog=args.keylog or env.get("SSLKEYLOGFILE"))
-    if args.key and not args.cert:
-        raise UsageError("--key needs --cert")
-    if args.mx and args.server:
-        raise UsageError("give HOST or --mx DOMAIN, not both")
-    missing = [name for name in args.secret_env if name not in env]
-    if missing:
-        raise UsageError(f"--secret-env {missing[0]}: no such environment variable")
+    try:
+        client_context(tls)  # a bad --cafile, --cert, --ciphers…: say so before connecting
+    except TlsFailed as err:
+        raise UsageError(str(err), err.hint) from None
     nameserver = parse_hostport(args.nameserver, 53) if args.nameserver else None
     return Settings(
         target=_target(args, profile), tls=tls, ehlo=args.ehlo or profile.get("ehlo"),
@@ -128,6 +127,50 @@ def make_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         history=None if args.no_history else history_path(env),
         secret_env=tuple(args.secret_env), mx=args.mx,
         nameserver=(nameserver[0], nameserver[1] or 53) if nameserver else None)
+
+
+def _check(args: argparse.Namespace, env: Mapping[str, str], profile: Mapping[str, Any]
+           ) -> None:
+    def fail(message: str, hint: str = "") -> None:
+        raise UsageError(message, hint)
+
+    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
+        fail("--timeout must be a positive number of seconds")
+    if args.key and not args.cert:
+        fail("--key needs --cert")
+    if args.mx and args.server:
+        fail("give HOST or --mx DOMAIN, not both")
+    if args.demo and args.serve:
+        fail("give --demo or --serve, not both", "--demo runs the server and a shell on it")
+    if args.tls_min and args.tls_max and float(args.tls_min) > float(args.tls_max):
+        fail(f"--tls-min {args.tls_min} is above --tls-max {args.tls_max}")
+    if args.server and args.port is not None and parse_hostport(args.server, None)[1]:
+        fail(f"{args.server} already names a port; -p {args.port} would be ignored")
+    for name in args.secret_env:
+        if name not in env:
+            fail(f"--secret-env {name}: no such environment variable")
+    ehlo = args.ehlo or profile.get("ehlo")
+    if ehlo is not None and (not ehlo or any(c.isspace() or ord(c) < 32 for c in ehlo)):
+        fail(f"the EHLO name {ehlo!r} holds spaces or control characters",
+             "give a host name or an address literal such as [192.0.2.1]")
+    if args.sni:
+        try:
+            args.sni.encode("idna")
+        except UnicodeError:
+            fail(f"--sni {args.sni!r} is not a valid host name")
+    if args.nameserver:
+        _check_address(parse_hostport(args.nameserver, 53)[0], "--nameserver")
+    for option, path in (("--cafile", args.cafile), ("--cert", args.cert),
+                         ("--key", args.key), ("--script", args.script)):
+        if path is not None and not os.path.isfile(path):
+            fail(f"{option} {path}: no such file")
+
+
+def _check_address(text: str, option: str) -> None:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise UsageError(f"{option} takes an IP address, not {text!r}") from None
 
 
 def _target(args: argparse.Namespace, profile: Mapping[str, Any]) -> Target | None:

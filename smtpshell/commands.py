@@ -334,9 +334,9 @@ class Engine:
 
     def is_secret_line(self, line: str) -> bool:
         """Must this typed line stay out of history? (credentials, AUTH, 334 answers)"""
-        if line.startswith(":") and not line.startswith("::"):
-            return self.redact_input(line) != line
-        return safety.is_secret(line.removeprefix("::"), self.state)
+        if safety.is_secret(line.removeprefix("::"), self.state):
+            return True
+        return line.startswith(":") and self.redact_input(line) != line
 
     def redact_input(self, line: str) -> str:
         """The typed line as it may be written down: secret helper arguments masked."""
@@ -513,12 +513,16 @@ class Engine:
                                f"{len(hosts)} MX host(s) tried in preference order")
 
     async def hang_up(self, quit_first: bool) -> None:
+        """Close the connection; with `quit_first`, politely: an AUTH exchange under way is
+        cancelled with '*' (RFC 4954 §4) so that QUIT is not taken for a credential."""
         conn, self.conn = self.conn, None
         if conn is None or not conn.is_open:
             return
         if quit_first and not self.state.closing and self.state.phase is not Phase.DATA:
             with contextlib.suppress(ConnectionFailed):
-                await conn.wait(conn.send(Command("QUIT"), self.script), 10)
+                if self.state.auth_dialog:
+                    await conn.wait(conn.send(Command("*", kind="auth-answer")), 10)
+                await conn.wait(conn.send(Command("QUIT")), 10)
         conn.close()
         await conn.closed
 

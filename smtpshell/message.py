@@ -16,6 +16,7 @@ import mimetypes
 import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from . import safety
@@ -70,9 +71,13 @@ class MessageHelpers:
                             check: bool = False) -> Reply | None:
         if check and not await self.checked(verb, [address], params):
             return None
-        address = address.strip()
-        if address.startswith("<") and address.endswith(">"):
-            address = address[1:-1]
+        address = _bare(address)
+        if verb == "RCPT" and not address:
+            raise UsageError("a recipient needs an address; <> is only for MAIL FROM (a bounce)")
+        caps = self.engine.state.capabilities
+        if verb == "MAIL" and not address.isascii() and caps and "SMTPUTF8" in caps and \
+                "SMTPUTF8" not in (p.upper() for p in params):
+            params = [*params, "SMTPUTF8"]  # RFC 6531 §3.4: a UTF-8 address declares it
         keyword = "FROM" if verb == "MAIL" else "TO"
         return await self.engine.send_command(" ".join([f"{verb} {keyword}:<{address}>",
                                                         *params]))
@@ -137,13 +142,14 @@ class MessageHelpers:
             options=("--from=", "--to=*", "--cc=*", "--subject=", "--body=", "--body-file=",
                      "--header=*", "--attach=*"), needs_connection=True, takes_files=True)
     async def send(self, args: Args) -> None:
-        sender, recipients = args.value("--from"), args.values("--to") + args.values("--cc")
-        if not sender or not recipients:
-            raise UsageError(":send needs --from and at least one --to")
+        composed = build_message(args)
+        sender, recipients = composed.sender, composed.recipients
         if not await self.checked("MAIL", [sender, *recipients], []):
             return
-        message = build_message(args, sender.rpartition("@")[2].strip("<> "))
-        data = message.as_bytes()
+        data = composed.message.as_bytes()
+        if b"\0" in data and self.engine.state.safe:
+            raise UsageError("the message holds NUL bytes; a server that drops them can find "
+                             "an end of data inside it (SMTP smuggling)", ":safe off sends it")
         reply = await self.envelope_line("MAIL", sender, [])
         if reply is None or reply.code != 250:
             return
@@ -160,27 +166,62 @@ class MessageHelpers:
             await self.stream(iter([data]), len(data), "the message")
 
 
-def build_message(args: Args, domain: str) -> EmailMessage:
-    """A well-formed message from :send's options, with the `email` package."""
+@dataclass(frozen=True)
+class Composed:
+    message: EmailMessage
+    sender: str  # the envelope: bare addresses, Bcc included, never in the headers
+    recipients: tuple[str, ...]
+
+
+def build_message(args: Args) -> Composed:
+    """A well-formed message from :send's options, with the `email` package.
+
+    A --header names a field :send would write itself (Subject, Date, …)
+    replaces it; Bcc goes to the envelope only; Content-Type text/SUBTYPE
+    sets the body's type. Non-ASCII text is sent quoted-printable (7-bit safe).
+    """
     from email.message import EmailMessage
     from email.policy import SMTP
-    from email.utils import formatdate, make_msgid
+    from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 
+    sender = parseaddr(args.value("--from") or "")[1]
+    fields = {"From": args.value("--from") or "", "To": ", ".join(args.values("--to")),
+              "Cc": ", ".join(args.values("--cc")),
+              "Subject": args.value("--subject") or "smtpshell test message",
+              "Date": formatdate(localtime=True),
+              "Message-ID": make_msgid(domain=sender.rpartition("@")[2] or None)}
+    for name, value in map(_header, args.values("--header")):
+        known = next((k for k in fields if k.lower() == name.lower()), name)
+        fields[known] = value
+    bcc, subtype = fields.pop("Bcc", ""), _subtype(fields.pop("Content-Type", ""))
     message = EmailMessage(policy=SMTP)
-    fields = [("From", args.value("--from")), ("To", ", ".join(args.values("--to"))),
-              ("Cc", ", ".join(args.values("--cc"))),
-              ("Subject", args.value("--subject") or "smtpshell test message")]
-    fields += [_header(h) for h in args.values("--header")]
-    for name, value in fields:
-        if value:
-            _no_controls(value, f"the {name} header")
-            message[name] = value
-    message["Date"] = formatdate(localtime=True)
-    message["Message-ID"] = make_msgid(domain=domain or None)
-    message.set_content(_body(args))
+    try:
+        for name, value in fields.items():
+            if value:
+                _no_controls(value, f"the {name} header")
+                message[name] = value
+        body = _body(args)
+        message.set_content(body, subtype=subtype,
+                            cte="7bit" if body.isascii() else "quoted-printable")
+    except ValueError as err:  # what the email package refuses, in its words
+        raise UsageError(f"cannot build the message: {err}") from None
     for path in args.values("--attach"):
         _attach(message, path)
-    return message
+    recipients = [a for _, a in getaddresses([fields["To"], fields["Cc"], bcc]) if a]
+    if not sender or not recipients:
+        raise UsageError(":send needs --from and at least one --to",
+                         "addresses may be bare or Name <address>")
+    return Composed(message, sender, tuple(dict.fromkeys(recipients)))
+
+
+def _subtype(content_type: str) -> str:
+    if not content_type:
+        return "plain"
+    main, _, sub = content_type.split(";", 1)[0].strip().lower().partition("/")
+    if main != "text" or not sub:
+        raise UsageError(f"--header Content-Type: {content_type} is not text/…",
+                         "the body is text; give other content with --attach")
+    return sub
 
 
 def _header(text: str) -> tuple[str, str]:
@@ -220,6 +261,14 @@ def _attach(message: EmailMessage, path: str) -> None:
     maintype, _, subtype = kind.partition("/")
     message.add_attachment(data, maintype=maintype, subtype=subtype,
                            filename=os.path.basename(path))
+
+
+def _bare(address: str) -> str:
+    """`<a@b>` or `Name <a@b>` -> `a@b`; anything else as given."""
+    address = address.strip()
+    if address.endswith(">") and "<" in address:
+        return address[address.rindex("<") + 1:-1]
+    return address
 
 
 def _is_param(word: str) -> bool:

@@ -205,6 +205,8 @@ def prompt_text(state: SessionState) -> Fragments:
     """`mail.example.com:587 tls1.3> `, `data> ` in DATA mode."""
     if state.phase is Phase.DATA:
         return [styled("prompt.data", "data> ")]
+    if state.auth_dialog and state.connected:  # the next line answers the server's 334
+        return [styled("prompt.data", "auth> ")]
     if state.peer is None:
         return [styled("prompt.closed", "(not connected)> ")]
     host, port = state.peer

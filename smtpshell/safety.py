@@ -8,6 +8,7 @@ Must not: do I/O, send anything, or change state.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -147,9 +148,18 @@ def _param_problem(offered: list[Param], has_value: bool, value: str,
     return None
 
 
+_AUTH_LINE = re.compile(r"(^|[\s;:>])AUTH\s+\S+\s+\S", re.IGNORECASE)
+
+
 def is_secret(line: str, state: SessionState) -> bool:
-    """A line that must never reach history or a transcript unredacted."""
-    return state.auth_dialog or line.split(" ", 1)[0].upper() == "AUTH"
+    """A line that must never reach history or a transcript unredacted: an AUTH line
+    (wherever it stands: typed, pipelined, raw), an answer to a 334, or anything
+    holding a secret already seen."""
+    if state.auth_dialog or line.strip().split(" ", 1)[0].upper() == "AUTH":
+        return True
+    if _AUTH_LINE.search(line):
+        return True
+    return any(form in line for form in state.secrets)
 
 
 def _sclient_trap(line: str, verb: str, state: SessionState) -> Verdict | None:

@@ -272,3 +272,56 @@ def test_data_refuses_a_file_over_the_size_limit(tmp_path: Path) -> None:
             assert "SIZE limit is 50" in ui.text and bytes(server.inbox.wire[0]) == b""
 
     run(scenario())
+
+
+def test_send_headers_envelope_and_encoding(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with practice() as server:
+            engine, _ = await engine_for(server)
+            await lines(engine, "EHLO msg.example",
+                        ":send --from 'Alice A <a@example.com>' --to 'Bob <b@example.com>' "
+                        "--header 'Subject: mine' --header 'Bcc: hidden@example.com' "
+                        "--header 'Content-Type: text/html' --body '<p>grüße</p>'")
+            [received] = server.inbox.messages
+            assert received.mail_from == "a@example.com"
+            assert received.rcpt_tos == ("b@example.com", "hidden@example.com")
+            parsed = message_from_bytes(received.content, policy=policy.default)
+            assert parsed["Subject"] == "mine" and parsed["Bcc"] is None
+            assert parsed.get_content_type() == "text/html"
+            assert parsed["Content-Transfer-Encoding"] == "quoted-printable"
+            assert received.content.isascii() and "grüße" in parsed.get_content()
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    (":send --from a@example.com --to b@example.com --body-file {nul}", "NUL bytes"),
+    (":send --from a@example.com --to b@example.com --header 'Content-Type: image/png'",
+     "is not text/"),
+    (":send --from a@example.com --to ''", "needs --from and at least one --to"),
+    (":rcpt '<>'", "a recipient needs an address"),
+])
+def test_send_and_rcpt_refusals(tmp_path: Path, line: str, problem: str) -> None:
+    nul = tmp_path / "nul.txt"
+    nul.write_bytes(b"a\x00b\n")
+
+    async def scenario() -> None:
+        async with practice() as server:
+            engine, _ = await engine_for(server)
+            await lines(engine, "EHLO msg.example", ":mail a@example.com")
+            server.inbox.wire[0].clear()
+            with pytest.raises(UsageError, match=problem):
+                await lines(engine, line.format(nul=nul))
+            assert wire(server) == b""
+
+    run(scenario())
+
+
+def test_a_utf8_sender_declares_smtputf8() -> None:
+    async def scenario() -> None:
+        async with practice() as server:
+            engine, _ = await engine_for(server)
+            await lines(engine, "EHLO msg.example", ":mail jörg@example.com")
+            assert wire(server).endswith("MAIL FROM:<jörg@example.com> SMTPUTF8\r\n".encode())
+
+    run(scenario())
