@@ -139,7 +139,7 @@ class AuthHelpers:
             if not secret:
                 self.engine.note(f"no {what} given; nothing was sent")
                 return None
-        self.engine.state.remember_secret(secret)
+        self.engine.state.remember_secret(secret, hidden=len(args.positional) == 1)
         return secret
 
     async def _exchange(self, first: Command, answers: list[Command]) -> Reply:

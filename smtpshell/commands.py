@@ -279,6 +279,7 @@ class Engine:
 
     async def send_command(self, line: str, echo: bool = True) -> Reply | None:
         """A raw SMTP line through the safe mode; None if it was not sent."""
+        self.connection()  # "not connected" first: no question about a line that cannot go
         if not await self.allowed(safety.check_command(line, self.state)):
             return None
         if line.split(" ", 1)[0].upper() == "STARTTLS":
@@ -404,11 +405,8 @@ class Engine:
                                    "have been delivered", "check the recipient's mailbox "
                                    "before sending it again") from None
             raise err from None
-        except (asyncio.CancelledError, ConnectionFailed) as err:
+        except (asyncio.CancelledError, ConnectionFailed):
             self.state.out_of_step = conn.out_of_step
-            if isinstance(err, asyncio.CancelledError) and self.state.out_of_step:
-                self.note("stopped waiting; the session is out of step until the late reply "
-                          "arrives, :resync or :reconnect", "warning")
             raise
         self._record(reply)
         if command.verb == "QUIT" and reply.code == 221:

@@ -21,7 +21,7 @@ from . import codes
 from .connection import Listener
 from .errors import SmtpShellError
 from .knowledge import EXTENSIONS, NON_SMTP_BANNERS
-from .protocol import Capabilities, Command, Reply
+from .protocol import Capabilities, Command, Reply, unb64
 from .redact import redact, redact_command
 from .session import Phase, SessionState, TlsInfo
 from .tls import CertSummary
@@ -357,8 +357,23 @@ class Screen(Listener):
         self._secrets = secrets  # scripts: output ends up in CI logs, so mask these
 
     def on_sent(self, command: Command | None, data: bytes, echo: bool) -> None:
-        if echo:
-            self._sink(format_sent(command, data, self._secrets))
+        if not echo:
+            return
+        secrets = self._secrets
+        if secrets is None and command is not None and command.secret and \
+                self._derived_from_hidden(command):
+            secrets = self._state.hidden  # a password typed hidden stays hidden
+        self._sink(format_sent(command, data, secrets))
+
+    def _derived_from_hidden(self, command: Command) -> bool:
+        """Does this AUTH line carry (a base64 form of) a secret typed at a hidden prompt?"""
+        payload = command.line.split()[-1] if command.line else ""
+        try:
+            decoded = unb64(payload).decode("utf-8", "replace")
+        except ValueError:
+            decoded = ""
+        hidden = self._state.hidden
+        return any(form in command.line or form in decoded for form in hidden)
 
     def on_reply(self, reply: Reply, command: Command | None, late: bool) -> None:
         if self._secrets:  # a server may echo a password back; scripts write logs

@@ -70,11 +70,15 @@ class SessionState:
     out_of_step: bool = False  # a reply was given up on; replies may be paired wrongly
     addresses: list[str] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set, repr=False)  # forms to mask when written
+    hidden: set[str] = field(default_factory=set, repr=False)  # typed at a hidden prompt
     _auth_attempt: str | None = None  # the user of the AUTH exchange under way
     _auth_mechanism: str = ""
 
-    def remember_secret(self, secret: str) -> None:
-        self.secrets |= secret_forms(secret)
+    def remember_secret(self, secret: str, hidden: bool = False) -> None:
+        forms = secret_forms(secret)
+        self.secrets |= forms
+        if hidden:  # typed where nobody could see it: the screen must not show it either
+            self.hidden |= forms
 
     @property
     def greeted(self) -> bool:
@@ -90,6 +94,7 @@ class SessionState:
 
     def observe_closed(self) -> None:
         self.connected = False
+        self.tls = None  # what the toolbar and :tls show belongs to a live connection
         self._reset_session()
 
     def observe_tls(self, tls: TlsInfo) -> None:

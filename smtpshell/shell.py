@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,27 @@ async def _ctrl_d(engine: Engine) -> None:
         engine.finished = True
 
 
+@contextlib.contextmanager
+def _quiet_terminal() -> Iterator[None]:
+    """While a step runs there is no prompt: keys typed ahead wait for the next one
+    instead of being echoed into the server's replies (and ^C is not drawn)."""
+    try:
+        import termios
+
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+    except (ImportError, OSError, ValueError):  # not a terminal (pipe input, tests)
+        yield
+        return
+    quiet = list(saved)
+    quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+
 async def _interruptible(engine: Engine, work: Coroutine[Any, Any, object]) -> None:
     """Run one step; Ctrl-C (SIGINT, the terminal is cooked now) stops the wait."""
     loop = asyncio.get_running_loop()
@@ -163,12 +185,15 @@ async def _interruptible(engine: Engine, work: Coroutine[Any, Any, object]) -> N
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGINT, task.cancel)
     try:
-        await task
+        with _quiet_terminal():
+            await task
     except asyncio.CancelledError:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             raise
-        engine.ui.show(format_note("interrupted", "warning"))
+        engine.ui.show(format_note(
+            "stopped waiting: the session is out of step until the late reply arrives, "
+            ":resync or :reconnect" if engine.state.out_of_step else "interrupted", "warning"))
     except SmtpShellError as err:
         engine.ui.show(format_error(err))
     except Exception as err:  # a bug must not take the session down with it

@@ -35,7 +35,7 @@ class Transcript(Listener):
         self.path = path
         self._handle = handle
         self._state = state
-        self._layer = "plain"
+        self._layer = "tls" if state.tls else "plain"  # it may start mid-session
         self._write("*", f"{HEADER[2:]} started")
 
     @classmethod
@@ -51,6 +51,7 @@ class Transcript(Listener):
     def _write(self, tag: str, text: str) -> None:
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         sep = ": " if tag in "ICS" else "  "
+        text = text.replace("\n", "\\x0a")  # one entry, one line (:raw may send LFs)
         self._handle.write(f"{stamp} {self._layer:<5} {tag}{sep}{text}\n")
 
     def input(self, line: str) -> None:

@@ -104,6 +104,21 @@ def test_auth_picks_the_strongest_offered_and_asks_for_the_password_hidden() -> 
     run(scenario())
 
 
+def test_a_password_typed_hidden_is_not_echoed() -> None:
+    async def scenario() -> None:
+        async with practice() as server:
+            engine, ui = await after_tls(server, ui=RecordingUI(secrets=["demo", "demo"]))
+            await lines(engine, ":authplain demo")
+            assert "-> AUTH PLAIN ********" in ui.text and "AGRlbW8AZGVtbw==" not in ui.text
+            assert engine.state.auth_user == "demo"
+            engine2, ui2 = await after_tls(server, ui=RecordingUI(secrets=["demo"]))
+            await lines(engine2, ":authlogin demo")
+            assert "-> ********" in ui2.text and "-> ZGVtbw==" in ui2.text  # the user is no secret
+            assert bytes(server.inbox.wire[1]).endswith(b"ZGVtbw==\r\nZGVtbw==\r\n")
+
+    run(scenario())
+
+
 def test_no_password_given_sends_nothing() -> None:
     async def scenario() -> None:
         async with practice() as server:

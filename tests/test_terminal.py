@@ -120,7 +120,7 @@ def test_ctrl_c_stops_waiting_and_the_session_is_out_of_step(tmp_path: Path) -> 
         child.sendline("NOOP")
         assert got_noop.wait(STEP)
         child.sendintr()
-        child.expect("interrupted")
+        child.expect("stopped waiting: the session is out of step")
         child.expect("plain>")
         child.sendline("RSET")
         child.expect("out of step")
