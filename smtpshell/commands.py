@@ -33,7 +33,7 @@ from .errors import (
 from .knowledge import CONNECT_TIMEOUT, reply_timeout
 from .protocol import Command, Reply, stuff_line
 from .redact import MASK, redact_command
-from .render import Fragments, Screen, banner_kind, format_error, format_note
+from .render import Fragments, Screen, banner_kind, format_error, format_hint, format_note
 from .session import Phase, SessionState, TlsInfo
 from .tls import client_context
 from .transcript import Transcript
@@ -155,10 +155,17 @@ def parse_args(info: HelperInfo, raw: str) -> Args:
             options.setdefault(name, []).append(value)
         else:
             options[name] = value
-    if len(positional) < info.min_args or (
-            info.max_args is not None and len(positional) > info.max_args):
-        raise UsageError(f":{info.name} takes other arguments", f"usage: {info.syntax}")
+    if len(positional) < info.min_args:
+        raise UsageError(f":{info.name} needs {_count(info.min_args)}", f"usage: {info.syntax}")
+    if info.max_args is not None and len(positional) > info.max_args:
+        most = f"at most {_count(info.max_args)}" if info.max_args else "no arguments"
+        raise UsageError(f":{info.name} takes {most}, not {len(positional)}",
+                         f"usage: {info.syntax}")
     return Args(tuple(positional), options, raw)
+
+
+def _count(n: int) -> str:
+    return f"{n} argument" + ("s" if n != 1 else "")
 
 
 def _options_text(args: Args) -> list[str]:
@@ -297,12 +304,13 @@ class Engine:
         if verdict.action == "refuse":
             reason = verdict.reason
         elif self.script:
-            reason = f"Not sent: {verdict.reason} (a script cannot confirm; --unsafe sends it)"
+            reason = (f"Not sent: {verdict.reason} A script cannot confirm; --unsafe would "
+                      "send it.")
         else:
             reason = "Not sent."
         self.note(reason, "warning")
         if verdict.hint:
-            self.note(f"hint: {verdict.hint}")
+            self.ui.show(format_hint(verdict.hint))
         self._refused = True
         return False
 
@@ -322,8 +330,13 @@ class Engine:
     async def _helper(self, line: str) -> None:
         name, _, raw = line[1:].partition(" ")
         found = self.helpers.get(name.lower())
+        if not name:
+            raise UsageError("a line starting with ':' needs a helper name after it",
+                             "type :help for the list; '::text' sends ':text'")
         if found is None:
-            raise UsageError(f"there is no helper :{name}", "type :help for the list")
+            hint = ("it comes with --demo" if name.lower() == "inbox"
+                    else "type :help for the list")
+            raise UsageError(f"there is no helper :{name}", hint)
         info, run = found
         # before shlex, which would take a CR or a tab for a space between words
         if not await self.allowed(safety.check_argument(raw, f"the line for :{info.name}")):

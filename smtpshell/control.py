@@ -7,6 +7,7 @@ Must not: touch the connection except through the Engine.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from . import safety
@@ -17,6 +18,8 @@ from .knowledge import VERBS
 from .render import Fragments, format_note
 
 __all__ = ["SessionHelpers"]
+
+_CODE_PATTERN = re.compile(r"[1-5](\d\d|\dx|xx)")  # 250, 25x, 5xx — a digit never after an x
 
 
 class SessionHelpers:
@@ -103,10 +106,9 @@ class SessionHelpers:
             min_args=1, max_args=1)
     async def expect(self, args: Args) -> None:
         codes = tuple(c.strip().lower() for c in args.positional[0].split(","))
-        if not all(len(c) == 3 and c[0] in "12345" and all(d.isdigit() or d == "x" for d in c)
-                   for c in codes):
+        if not all(_CODE_PATTERN.fullmatch(c) for c in codes):
             raise UsageError(f"{args.positional[0]!r} is not a reply code pattern",
-                             "write 250, 5xx or 250,251")
+                             "write 250, 25x, 5xx or 250,251")
         self.engine.expect_next(codes)
 
     @helper(":resync [SECONDS]", "out of step (a reply was given up on): wait for the late "
@@ -125,7 +127,9 @@ class SessionHelpers:
             engine.note(f"no late reply within {seconds:g} s; the replies given up on are "
                         "forgotten (one that still comes will show as unsolicited)", "warning")
 
-    @helper(":safe [on|off]", "turn the safe mode on or off (see :help safe)", max_args=1)
+    @helper(":safe [on|off]", "the safe mode: it refuses s_client habits (R, Q, k, K), bare "
+            "CR/LF/NUL, overlong and non-ASCII lines, and asks before AUTH without TLS and "
+            "order mistakes", max_args=1)
     async def safe(self, args: Args) -> None:
         state = self.engine.state
         if args.positional:

@@ -71,8 +71,9 @@ class FlowHelpers:
     async def transcript(self, args: Args) -> None:
         target = args.positional[0]
         if target.lower() == "off":
+            running = self.engine.transcript is not None
             self.engine.stop_transcript()
-            self.engine.note("transcript stopped")
+            self.engine.note("transcript stopped" if running else "no transcript was running")
             return
         self.engine.start_transcript(target)
         self.engine.note(f"writing the transcript to {target} (mode 0600)")

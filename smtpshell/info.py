@@ -55,6 +55,8 @@ class InfoHelpers:
             except OSError as err:
                 raise UsageError(f"cannot write {path}: {err.strerror}") from None
             self.engine.note(f"wrote {len(summaries)} certificate(s) to {path}")
+        elif mode == "save":
+            raise UsageError(":cert save needs a FILE to write")
         elif mode:
             raise UsageError(f":cert takes pem or save FILE, not {mode!r}")
         else:

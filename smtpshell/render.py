@@ -37,6 +37,7 @@ __all__ = [
     "format_cert",
     "format_error",
     "format_explain",
+    "format_hint",
     "format_note",
     "format_reply",
     "format_sent",
@@ -194,11 +195,12 @@ def format_note(text: str, kind: str = "note") -> Fragments:
     return [styled(kind, mark + text + "\n")]
 
 
+def format_hint(hint: str) -> Fragments:
+    return [styled("hint", f"  hint: {hint}\n")]
+
+
 def format_error(err: SmtpShellError) -> Fragments:
-    out = format_note(f"{err}.", "error")
-    if err.hint:
-        out.append(styled("hint", f"  hint: {err.hint}\n"))
-    return out
+    return format_note(f"{err}.", "error") + (format_hint(err.hint) if err.hint else [])
 
 
 def prompt_text(state: SessionState) -> Fragments:

@@ -145,6 +145,8 @@ def _param_problem(offered: list[Param], has_value: bool, value: str,
     bad = [w for w in words if allowed and w not in allowed]
     if bad:
         return f"{','.join(bad)} is not one of {', '.join(allowed)}"
+    if offered[0].name == "NOTIFY" and "NEVER" in words and len(words) > 1:
+        return "NEVER cannot be combined with other values (RFC 3461 §4.1)"
     return None
 
 

@@ -61,7 +61,7 @@ def test_a_line_that_needs_confirmation_is_not_sent_from_a_script() -> None:
         async with practice() as server:
             code, out, _ = await run_cli(f"{LOOPBACK}:{server.port}",
                                            stdin="EHLO x.example\nRCPT TO:<b@example.com>\n")
-            assert code == 1 and "a script cannot confirm" in out
+            assert code == 1 and "A script cannot confirm" in out
             assert bytes(server.inbox.wire[0]) == b"EHLO x.example\r\nQUIT\r\n"
             code, _, _ = await run_cli(f"{LOOPBACK}:{server.port}", "--unsafe",
                                          stdin="EHLO x.example\n:expect 503\n"

@@ -189,7 +189,7 @@ def test_helpers_errors_are_sentences() -> None:
             engine, _ = await engine_for(server)
             with pytest.raises(UsageError, match="no helper :nope"):
                 await lines(engine, ":nope")
-            with pytest.raises(UsageError, match="takes other arguments"):
+            with pytest.raises(UsageError, match="needs 1 argument"):
                 await lines(engine, ":expect")
             await lines(engine, ":close")
             with pytest.raises(ServerClosed, match="not connected"):

@@ -129,3 +129,21 @@ def test_arguments_with_control_characters_are_refused_in_every_mode() -> None:
     verdict = safety.check_argument("a@b\r\nRCPT TO:<c@d>", "the address")
     assert verdict.action == "refuse" and "bare CR" in verdict.reason
     assert safety.check_argument("a@b", "the address") == safety.SEND
+
+
+def test_notify_never_stands_alone() -> None:
+    caps = Capabilities.from_ehlo(Reply(250, ("250-mx", "250 DSN")))
+    verdict = safety.check_params("RCPT", ["NOTIFY=NEVER,SUCCESS"], state(capabilities=caps))
+    assert verdict.action == "refuse" and "RFC 3461" in verdict.reason
+    assert safety.check_params("RCPT", ["NOTIFY=NEVER"], state(capabilities=caps)) == \
+        safety.SEND
+
+
+def test_secrets_wherever_they_stand() -> None:
+    s = state()
+    for line in (" AUTH PLAIN AGRlbW8AZGVtbw==", ":pipeline MAIL FROM:<a@b>; auth plain xyz",
+                 ":raw AUTH PLAIN AGRlbW8AZGVtbw==\\r\\n"):
+        assert safety.is_secret(line, s), line
+    assert not safety.is_secret("MAIL FROM:<a@b>", s)
+    s.remember_secret("s3cret-Pass")
+    assert safety.is_secret("czNjcmV0LVBhc3M=", s)  # its base64, typed on its own later
