@@ -494,7 +494,7 @@ class Engine:
         if target.mode == "starttls":
             await self.starttls(ehlo_after=True, fail_closed=True)
         elif self.settings.ehlo:
-            await self.ehlo(self.settings.ehlo)
+            await self.ehlo()
 
     async def open_mx(self, domain: str, port: int, mode: TlsMode) -> None:
         """Look up the domain's MX hosts and connect to the first that answers.
@@ -548,14 +548,16 @@ class Engine:
         return f"[IPv6:{local}]" if ":" in local else f"[{local}]"
 
     async def ehlo(self, name: str | None = None, echo: bool = True) -> Reply:
-        return await self.request(Command(f"EHLO {name or self.ehlo_name()}"), echo=echo)
+        """EHLO with this name, else --ehlo, else the name last used, else the local one."""
+        name = name or self.settings.ehlo or self.state.ehlo_name or self.ehlo_name()
+        return await self.request(Command(f"EHLO {name}"), echo=echo)
 
     async def starttls(self, *, ehlo_after: bool, fail_closed: bool, echo: bool = True
                        ) -> Reply | None:
         """STARTTLS and the handshake; with `fail_closed`, never go on in plaintext."""
         conn = self.connection()
         if fail_closed and not self.state.greeted:
-            await self.ehlo(self.settings.ehlo, echo=True)
+            await self.ehlo()
         caps = self.state.capabilities
         if fail_closed and (caps is None or "STARTTLS" not in caps):
             conn.abort("closed rather than continue in plaintext")
@@ -572,7 +574,7 @@ class Engine:
                                 "was closed rather than continue in plaintext")
             return reply
         if ehlo_after:
-            await self.ehlo(self.settings.ehlo, echo=True)
+            await self.ehlo()
         else:
             self.note("TLS is up; the server forgot the EHLO: send EHLO again")
         return reply

@@ -69,8 +69,8 @@ def _verbs(word: str, state: SessionState) -> list[Suggestion]:
             continue
         if verb.name == "STARTTLS" and state.tls is not None:
             continue  # never a second STARTTLS
-        if verb.name == "AUTH" and (caps is None or "AUTH" not in caps):
-            continue  # AUTH only once EHLO has offered it
+        if verb.name == "AUTH" and (caps is None or "AUTH" not in caps or state.auth_user):
+            continue  # AUTH only once EHLO has offered it, and only once
         advertised = verb.extension is None or (caps is not None and verb.extension in caps)
         if advertised:
             offered.append(_verb_suggestion(verb, word, ""))
@@ -189,7 +189,8 @@ def _helper(text: str, state: SessionState, helpers: Mapping[str, HelperInfo],
             return _params(name.upper(), rest, word, caps) if caps is not None else []
         return _addresses(word.lstrip("<"), addresses)
     if info.takes_files and files is not None:
-        return [Suggestion(path, -len(word), "file") for path in files(word)]
+        return [Suggestion(path, -len(word), "directory" if path.endswith("/") else "file")
+                for path in files(word)]
     return []
 
 

@@ -92,8 +92,7 @@ class SessionHelpers:
     @helper(":ehlo [NAME]", "EHLO with a default name; the reply becomes the capability set",
             max_args=1, needs_connection=True)
     async def ehlo(self, args: Args) -> None:
-        name = args.positional[0] if args.positional else self.engine.settings.ehlo
-        await self.engine.ehlo(name)
+        await self.engine.ehlo(args.positional[0] if args.positional else None)
 
     @helper(":starttls", "STARTTLS, handshake, certificate check, EHLO again",
             needs_connection=True)

@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 Fragments = list[tuple[str, str]]
+SHOWN = 1000  # characters of one reply line on screen (the transcript keeps them all)
 Sink = Callable[[Fragments], None]
 
 STYLE: dict[str, str] = {
@@ -133,7 +134,9 @@ def format_reply(reply: Reply, command: Command | None = None, late: bool = Fals
         out.append(styled("warning", f"* late reply to {_command_name(command)}:\n"))
     klass = f"reply.{reply.klass}"
     enhanced = reply.enhanced
-    for index, line in enumerate(reply.lines):
+    for index, full in enumerate(reply.lines):
+        line = full if len(full) <= SHOWN else \
+            f"{full[:SHOWN]}… ({len(full) - SHOWN} more characters)"
         if reply.code is None:
             out.append(styled(klass, "S: " + inert(line)))
         elif index == 0 and enhanced:
@@ -255,8 +258,8 @@ def format_tls(tls: TlsInfo | None) -> Fragments:
         return format_note("no TLS on this connection (:starttls upgrades it)", "warning")
     bits = f" ({tls.bits} bits)" if tls.bits else ""
     check = "passed" if tls.verified else tls.verify_error or "not verified"
-    return format_note(f"{tls.version}, cipher {tls.cipher}{bits}\n"
-                       f"  SNI: {tls.sni or '(none: connected by address)'}\n"
+    sni = tls.sni or "none (connected by address; the certificate is checked for it)"
+    return format_note(f"{tls.version}, cipher {tls.cipher}{bits}\n  SNI: {sni}\n"
                        f"  certificate check: {check}")
 
 

@@ -69,6 +69,7 @@ class SessionState:
     closing: bool = False  # the server said 421 or 221: it will hang up
     out_of_step: bool = False  # a reply was given up on; replies may be paired wrongly
     addresses: list[str] = field(default_factory=list)
+    ehlo_name: str | None = None  # the name last given to EHLO/HELO: :starttls says it again
     secrets: set[str] = field(default_factory=set, repr=False)  # forms to mask when written
     hidden: set[str] = field(default_factory=set, repr=False)  # typed at a hidden prompt
     _auth_attempt: str | None = None  # the user of the AUTH exchange under way
@@ -108,6 +109,8 @@ class SessionState:
                 self.addresses.append(address)
         if command.secret:
             self._remember_wire_secret(command)
+        if command.verb in ("EHLO", "HELO") and len(words := command.line.split()) == 2:
+            self.ehlo_name = words[1]
         if command.verb == "AUTH":
             words = command.line.split()
             self._auth_mechanism = words[1].upper() if len(words) > 1 else ""

@@ -22,6 +22,8 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.keys import Keys
 from prompt_toolkit.lexers import DynamicLexer, Lexer, PygmentsLexer
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.shortcuts import ProgressBar, print_formatted_text
@@ -121,6 +123,17 @@ def secret_text(engine: Engine) -> Callable[[str], bool]:
     return check
 
 
+def _key_bindings() -> KeyBindings:
+    bindings = KeyBindings()
+
+    @bindings.add(Keys.BracketedPaste)
+    def _paste(event: KeyPressEvent) -> None:
+        # prompt_toolkit would turn a bare CR into a line break; kept, the safe mode refuses it
+        event.current_buffer.insert_text(event.data.replace("\r\n", "\n"))
+
+    return bindings
+
+
 def _lexer(state: SessionState) -> Lexer:
     """Headers in DATA mode, commands otherwise."""
     commands, headers = PygmentsLexer(CommandLexer), PygmentsLexer(HeaderLexer)
@@ -136,7 +149,8 @@ async def run_shell(engine: Engine, state: SessionState, ui: ShellUI,
                                  history),
         complete_while_typing=True, auto_suggest=AutoSuggestFromHistory(),
         lexer=_lexer(state) if ui.color else None, include_default_pygments_style=False,
-        color_depth=None if ui.color else ColorDepth.MONOCHROME, enable_history_search=False)
+        color_depth=None if ui.color else ColorDepth.MONOCHROME, enable_history_search=False,
+        key_bindings=_key_bindings())
     while not engine.finished:
         try:
             text = await session.prompt_async(lambda: FormattedText(prompt_text(state)))

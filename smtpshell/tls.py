@@ -97,13 +97,21 @@ def describe(ssl_object: ssl.SSLObject | ssl.SSLSocket, sni: str | None, host: s
         version=ssl_object.version() or "TLS",
         cipher=cipher[0] if cipher else "?",
         bits=cipher[2] if cipher else None,
-        sni=sni,
+        sni=None if _is_address(sni) else sni,  # no SNI goes out for an address
         verified=not insecure,
         verify_error=verify_error,
         peer_der=der,
         peer_dict=dict(ssl_object.getpeercert() or {}),
         chain_der=chain,
     )
+
+
+def _is_address(name: str | None) -> bool:
+    try:
+        ipaddress.ip_address(name or "")
+    except ValueError:
+        return False
+    return True
 
 
 def would_fail(der: bytes, intermediates: tuple[bytes, ...], host: str,

@@ -30,7 +30,7 @@ SESSION = [
     ".",
     "QUIT",
 ]
-WIRE = (b"EHLO client.example\r\nSTARTTLS\r\nEHLO [127.0.0.1]\r\n"
+WIRE = (b"EHLO client.example\r\nSTARTTLS\r\nEHLO client.example\r\n"
         b"AUTH PLAIN AGRlbW8AZGVtbw==\r\nMAIL FROM:<me@example.com>\r\n"
         b"RCPT TO:<you@example.com>\r\nDATA\r\nFrom: me@example.com\r\nSubject: test\r\n"
         b"\r\nhello\r\n.\r\nQUIT\r\n")

@@ -62,7 +62,7 @@ def test_the_classic_session_typed_at_the_prompt(tmp_path: Path, color: bool) ->
         async with practice() as server:
             engine, screen = await drive(server, SESSION, history, color)
             assert bytes(server.inbox.wire[0]) == (
-                b"EHLO client.example\r\nSTARTTLS\r\nEHLO [127.0.0.1]\r\n"
+                b"EHLO client.example\r\nSTARTTLS\r\nEHLO client.example\r\n"
                 b"AUTH PLAIN AGRlbW8AZGVtbw==\r\nMAIL FROM:<me@example.com>\r\n"
                 b"RCPT TO:<you@example.com>\r\nDATA\r\nFrom: me@example.com\r\n"
                 b"Subject: test\r\n\r\nhello\r\n.\r\nQUIT\r\n")
@@ -87,6 +87,18 @@ def test_paste_is_split_into_lines_and_ctrl_d_ends_data(tmp_path: Path) -> None:
             await drive(server, keys, tmp_path / "h")
             assert server.inbox.messages[0].content == b"Subject: pasted\r\n\r\n.x\r\n"
             assert bytes(server.inbox.wire[0]).endswith(b"\r\n..x\r\n.\r\nQUIT\r\n")
+
+    run(scenario())
+
+
+def test_a_pasted_bare_cr_is_refused_not_turned_into_a_line_break(tmp_path: Path) -> None:
+    keys = "\x1b[200~NOOP a\rRSET\r\nNOOP\x1b[201~\r" + CTRL_D
+
+    async def scenario() -> None:
+        async with practice() as server:
+            _, screen = await drive(server, keys, tmp_path / "h")
+            assert "holds a bare CR" in screen
+            assert bytes(server.inbox.wire[0]) == b"NOOP\r\nQUIT\r\n"
 
     run(scenario())
 
