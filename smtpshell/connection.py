@@ -377,8 +377,14 @@ def _describe_oserror(err: BaseException) -> str:
 def _connect_error(err: OSError, target: Target) -> ConnectionFailed:
     where = target.label
     if isinstance(err, socket.gaierror):
-        return ConnectionFailed(f"cannot find the host {target.host!r}: the name does not "
-                                "resolve", "check the spelling, or give an IP address")
+        also = []
+        if target.source:
+            also.append(f"or the --source address {target.source[0]!r}")
+        if target.family != socket.AF_UNSPEC:
+            also.append("(with -4/-6, addresses of the other family do not count)")
+        return ConnectionFailed(" ".join([f"cannot find the host {target.host!r}", *also])
+                                + ": the name does not resolve",
+                                "check the spelling, or give an IP address")
     if isinstance(err, ConnectionRefusedError) or "refused" in str(err).lower():
         return ConnectionFailed(f"{where} refused the connection: nothing listens there",
                                 "check the port (25, 587, 465) and that the server runs")
