@@ -30,20 +30,20 @@ class AuthHelpers:
         self.engine = engine
 
     @helper(":authplain USER [PASS] [--authzid ID]", "AUTH PLAIN with base64(\\0USER\\0PASS)",
-            options=("--authzid=",), min_args=1, max_args=2, needs_connection=True,
+            options=("--authzid=",), max_args=2, needs_connection=True,
             secret_from=1)
     async def authplain(self, args: Args) -> None:
-        user = args.positional[0]
+        user = self._user(args)
         password = await self._credentials("PLAIN", args)
         if password is not None:
             blob = auth_plain(user, password, args.value("--authzid") or "")
             await self._exchange(Command(f"AUTH PLAIN {blob}", secret=True), [])
 
     @helper(":authlogin USER [PASS] [--initial]", "AUTH LOGIN, answering both 334 prompts "
-            "(--initial sends the user with the command)", options=("--initial",), min_args=1,
+            "(--initial sends the user with the command)", options=("--initial",),
             max_args=2, needs_connection=True, secret_from=1)
     async def authlogin(self, args: Args) -> None:
-        user = args.positional[0]
+        user = self._user(args)
         password = await self._credentials("LOGIN", args)
         if password is None:
             return
@@ -56,9 +56,9 @@ class AuthHelpers:
         await self._exchange(first, answers)
 
     @helper(":authcram USER [PASS]", "AUTH CRAM-MD5: the password never crosses the wire",
-            min_args=1, max_args=2, needs_connection=True, secret_from=1)
+            max_args=2, needs_connection=True, secret_from=1)
     async def authcram(self, args: Args) -> None:
-        user = args.positional[0]
+        user = self._user(args)
         password = await self._credentials("CRAM-MD5", args)
         if password is None:
             return
@@ -74,9 +74,9 @@ class AuthHelpers:
                                      secret=True), [])
 
     @helper(":xoauth2 USER TOKEN", "AUTH XOAUTH2 with an OAuth 2.0 bearer token",
-            min_args=1, max_args=2, needs_connection=True, secret_from=1)
+            max_args=2, needs_connection=True, secret_from=1)
     async def xoauth2(self, args: Args) -> None:
-        user = args.positional[0]
+        user = self._user(args)
         token = await self._credentials("XOAUTH2", args, what="token")
         if token is None:
             return
@@ -87,7 +87,7 @@ class AuthHelpers:
             await self.engine.request(Command("", kind="auth-answer"))
 
     @helper(":auth USER [PASS]", f"AUTH with the strongest mechanism offered "
-            f"({', '.join(PREFERENCE)})", min_args=1, max_args=2, needs_connection=True,
+            f"({', '.join(PREFERENCE)})", max_args=2, needs_connection=True,
             secret_from=1)
     async def auth(self, args: Args) -> None:
         caps = self.engine.state.capabilities
@@ -124,13 +124,21 @@ class AuthHelpers:
 
     # -- the exchange ----------------------------------------------------------
 
+    def _user(self, args: Args) -> str:
+        """USER as given, or the profile's `user` when the helper is typed bare."""
+        if args.positional:
+            return args.positional[0]
+        if self.engine.settings.user:
+            return self.engine.settings.user
+        raise UsageError("which user?", "give USER, or set user = … in your --profile")
+
     async def _credentials(self, mechanism: str, args: Args, what: str = "password"
                            ) -> str | None:
         """Pass the safe mode for AUTH, then the password: given, or asked hidden."""
         line = f"AUTH {mechanism}"
         if not await self.engine.allowed(safety.check_command(line, self.engine.state)):
             return None
-        user = args.positional[0]
+        user = self._user(args)
         secret: str | None
         if len(args.positional) > 1:
             secret = args.positional[1]

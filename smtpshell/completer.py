@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Suggestion", "addresses_in", "make_completer", "suggest"]
 
-CORE = ("EHLO", "HELO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY", "EXPN", "HELP")
 _ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 _ENVELOPE = re.compile(r"^(MAIL\s+FROM|RCPT\s+TO):<([^>]*)>\s+", re.IGNORECASE)
 _OPEN_ADDRESS = re.compile(r"^(MAIL\s+FROM|RCPT\s+TO):<([^>\s]*)$", re.IGNORECASE)

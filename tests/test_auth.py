@@ -246,3 +246,16 @@ def test_no_secret_in_history_or_transcript_for_any_auth_path(tmp_path: Path) ->
     assert "C: AUTH PLAIN ********" in written and "I: :authplain demo ********" in written
     assert "I: AUTH PLAIN ********" in written and "I: ********" in written  # a 334 answer
     assert oct(transcript.stat().st_mode)[-3:] == "600"
+
+
+def test_the_profile_user_when_the_helper_is_typed_bare() -> None:
+    async def scenario() -> None:
+        async with practice() as server:
+            engine, ui = await after_tls(server, ui=RecordingUI(secrets=["demo"]), user="demo")
+            await lines(engine, ":auth")
+            assert engine.state.auth_user == "demo" and ui.questions == ["password for demo: "]
+            bare, _ = await after_tls(server)
+            with pytest.raises(UsageError, match="which user"):
+                await lines(bare, ":authplain")
+
+    run(scenario())

