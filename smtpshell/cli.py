@@ -64,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cert", metavar="F", help="client certificate (PEM)")
     p.add_argument("--key", metavar="F", help="key of the client certificate")
     p.add_argument("--sni", metavar="NAME", help="server name to send and verify")
-    p.add_argument("--tls-min", choices=("1.2", "1.3"))
-    p.add_argument("--tls-max", choices=("1.2", "1.3"))
+    p.add_argument("--tls-min", choices=("1.2", "1.3"), help="the lowest TLS version to accept")
+    p.add_argument("--tls-max", choices=("1.2", "1.3"), help="the highest TLS version to offer")
     p.add_argument("--ciphers", metavar="S", help="OpenSSL cipher list (TLS 1.2)")
     family = p.add_mutually_exclusive_group()
     family.add_argument("-4", dest="family", action="store_const", const=socket.AF_INET,
