@@ -360,8 +360,8 @@ class Engine:
             return redact_command(Command(line, kind, secret=True), ()) if secret else line
         name, _, raw = line[1:].partition(" ")
         found = self.helpers.get(name.lower())
-        if found is None or found[0].secret_from is None:
-            return line
+        if found is None or found[0].secret_from is None:  # :raw or :pipeline with AUTH
+            return f":{name} {MASK}" if safety.is_secret(raw, self.state) else line
         try:
             args = parse_args(found[0], raw)
         except UsageError:

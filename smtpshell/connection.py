@@ -197,10 +197,11 @@ class Connection(asyncio.Protocol):
         self._write(transport, data)
         return fut
 
-    def send_raw(self, data: bytes, replies: int) -> list[asyncio.Future[Reply]]:
+    def send_raw(self, data: bytes, replies: int, secret: bool = False
+                 ) -> list[asyncio.Future[Reply]]:
         """Bytes exactly as given (:raw); `replies` is how many replies to pair with them."""
         transport = self._require_open()
-        command = Command(data.decode("utf-8", "backslashreplace"), kind="raw")
+        command = Command(data.decode("utf-8", "backslashreplace"), kind="raw", secret=secret)
         futures: list[asyncio.Future[Reply]] = []
         for _ in range(replies):
             futures.append(self.closed.get_loop().create_future())

@@ -52,7 +52,8 @@ class FlowHelpers:
                              "turn it off first with :safe off (for testing your own server)")
         data = unescape(args.raw)
         replies = data.count(b"\n")
-        futures = engine.connection().send_raw(data, replies)
+        secret = safety.is_secret(data.decode("utf-8", "replace"), engine.state)
+        futures = engine.connection().send_raw(data, replies, secret)
         await engine.await_replies(futures, ["raw"] * replies)
 
     @helper(":sleep SECONDS", "wait (for scripts: a server's greeting delay, a rate limit)",

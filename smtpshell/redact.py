@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from .protocol import Command
 
-__all__ = ["MASK", "redact", "redact_command", "secret_forms"]
+__all__ = ["MASK", "redact", "redact_command", "secret_forms", "sent_lines"]
 
 MASK = "********"
 MIN_FORM = 4  # shorter fragments would mask ordinary words
@@ -54,3 +54,16 @@ def redact_command(command: Command, secrets: Iterable[str]) -> str:
         else:
             line = MASK
     return redact(line, secrets)
+
+
+def sent_lines(command: Command | None, data: bytes, secrets: Iterable[str] | None
+               ) -> list[str]:
+    """What went out, as lines to show or write down: message text split at its CRLFs,
+    a command as one line (:raw bytes with their CR and LF visible); with `secrets`,
+    masked."""
+    if command is None:
+        text = data.decode("utf-8", "backslashreplace").removesuffix("\r\n")
+        return (redact(text, secrets) if secrets is not None else text).split("\r\n")
+    line = redact_command(command, secrets) if secrets is not None else command.line
+    return [line.replace("\r", "\\r").replace("\n", "\\n") if command.kind == "raw"
+            else line]

@@ -22,7 +22,7 @@ from .connection import Listener
 from .errors import SmtpShellError
 from .knowledge import EXTENSIONS, NON_SMTP_BANNERS
 from .protocol import Capabilities, Command, Reply, unb64
-from .redact import redact, redact_command
+from .redact import redact, sent_lines
 from .session import Phase, SessionState, TlsInfo
 from .tls import CertSummary
 
@@ -182,14 +182,8 @@ def _decoded(text: str) -> Fragments:
 def format_sent(command: Command | None, data: bytes, secrets: set[str] | None) -> Fragments:
     """A line the shell sent on the user's behalf (helpers, scripts); with `secrets`
     (scripts, whose output ends up in logs) the secrets are masked."""
-    if command is None:
-        text = data.decode("utf-8", "backslashreplace").removesuffix("\r\n")
-        lines = (redact(text, secrets) if secrets is not None else text).split("\r\n")
-    elif command.kind == "raw":  # every byte shown: that is the point of :raw
-        lines = [command.line.replace("\r", "\\r").replace("\n", "\\n")]
-    else:
-        lines = [redact_command(command, secrets) if secrets is not None else command.line]
-    return [styled("sent", "".join(f"-> {inert(line)}\n" for line in lines))]
+    return [styled("sent", "".join(f"-> {inert(line)}\n"
+                                   for line in sent_lines(command, data, secrets)))]
 
 
 def format_note(text: str, kind: str = "note") -> Fragments:

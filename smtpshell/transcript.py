@@ -19,7 +19,7 @@ from typing import TextIO
 from .config import open_private
 from .connection import Listener
 from .protocol import Command, Reply
-from .redact import redact, redact_command
+from .redact import redact, sent_lines
 from .render import inert
 from .session import SessionState, TlsInfo
 
@@ -51,7 +51,6 @@ class Transcript(Listener):
     def _write(self, tag: str, text: str) -> None:
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         sep = ": " if tag in "ICS" else "  "
-        text = text.replace("\n", "\\x0a")  # one entry, one line (:raw may send LFs)
         self._handle.write(f"{stamp} {self._layer:<5} {tag}{sep}{text}\n")
 
     def input(self, line: str) -> None:
@@ -64,11 +63,7 @@ class Transcript(Listener):
                                                                  else ""))
 
     def on_sent(self, command: Command | None, data: bytes, echo: bool) -> None:
-        if command is not None:
-            self._write("C", inert(redact_command(command, self._state.secrets)))
-            return
-        text = redact(data.decode("utf-8", "backslashreplace"), self._state.secrets)
-        for line in text.removesuffix("\r\n").split("\r\n"):
+        for line in sent_lines(command, data, self._state.secrets):
             self._write("C", inert(line))
 
     def on_reply(self, reply: Reply, command: Command | None, late: bool) -> None:

@@ -208,3 +208,20 @@ def test_keylog_writes_tls_secrets_to_a_private_file(tmp_path: Path) -> None:
     text = keys.read_text()
     assert "CLIENT_HANDSHAKE_TRAFFIC_SECRET" in text
     assert oct(keys.stat().st_mode)[-3:] == "600"
+
+
+def test_raw_auth_is_masked_in_the_transcript_and_script_output(tmp_path: Path) -> None:
+    log = tmp_path / "raw.log"
+
+    async def scenario() -> None:
+        async with practice() as server:
+            engine, ui = await engine_for(server, script=True, transcript=str(log))
+            await lines(engine, "EHLO raw.example", ":starttls", ":safe off",
+                        ":raw AUTH PLAIN AGRlbW8AZGVtbw==\\r\\n", ":raw NOOP\\r\\n")
+            assert bytes(server.inbox.wire[0]).endswith(
+                b"AUTH PLAIN AGRlbW8AZGVtbw==\r\nNOOP\r\n")
+            assert "AGRlbW8AZGVtbw" not in ui.text and "AGRlbW8AZGVtbw" not in log.read_text()
+            assert "-> NOOP\\r\\n" in ui.text and "C: NOOP\\r\\n" in log.read_text()
+            assert "I: :raw ********" in log.read_text()
+
+    run(scenario())
