@@ -21,6 +21,7 @@ from prompt_toolkit.history import InMemoryHistory
 from smtpshell.completer import make_completer
 from smtpshell.helpers import builtin_helpers
 from smtpshell.knowledge import EXTENSIONS
+from smtpshell.machine import ClientMachine, Stage
 from smtpshell.protocol import Capabilities, Reply
 from smtpshell.session import SessionState
 
@@ -34,9 +35,9 @@ def large_state() -> SessionState:
     lines += [f"250-{keyword}" for keyword in EXTENSIONS if keyword != "AUTH"]
     lines += [f"250-X-VENDOR-{n} some parameters here" for n in range(300)]
     lines.append("250 AUTH " + " ".join(f"MECH-{n}" for n in range(60)) + " PLAIN LOGIN")
-    state = SessionState()
+    caps = Capabilities.from_ehlo(Reply(250, tuple(lines)))
+    state = SessionState(machine=ClientMachine(stage=Stage.READY, capabilities=caps))
     state.observe_connected("big.example", 25, None)
-    state.capabilities = Capabilities.from_ehlo(Reply(250, tuple(lines)))
     state.addresses = [f"session{n}@example.com" for n in range(200)]
     return state
 

@@ -4,13 +4,16 @@ encode/decode-only helpers that send nothing.
 Owns: :authplain, :authlogin, :authcram, :xoauth2, :auth, :b64, :unb64,
 :b64plain. Each AUTH helper passes the safe mode first (AUTH without TLS
 asks), asks for a missing password hidden, shows every line it sends and
-every 334 decoded, and answers a challenge it cannot decode with `*`.
+every 334 decoded, answers a challenge it cannot decode with `*`, and keeps
+the AUTH line within 512 octets: a longer initial response (a real OAuth
+token) goes after the 334 instead (RFC 4954 §4).
 Must not: store or print a password except as the user typed it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from . import safety
 from .commands import Args, Engine, helper
@@ -37,7 +40,7 @@ class AuthHelpers:
         password = await self._credentials("PLAIN", args)
         if password is not None:
             blob = auth_plain(user, password, args.value("--authzid") or "")
-            await self._exchange(Command(f"AUTH PLAIN {blob}", secret=True), [])
+            await self._start("PLAIN", blob, [])
 
     @helper(":authlogin USER [PASS] [--initial]", "AUTH LOGIN, answering both 334 prompts "
             "(--initial sends the user with the command)", options=("--initial",),
@@ -49,11 +52,9 @@ class AuthHelpers:
             return
         answers = [Command(b64(password), kind="auth-answer", secret=True)]
         if args.flag("--initial"):
-            first = Command(f"AUTH LOGIN {b64(user)}")
+            await self._start("LOGIN", b64(user), answers, secret=False)
         else:
-            first = Command("AUTH LOGIN")
-            answers.insert(0, Command(b64(user), kind="auth-answer"))
-        await self._exchange(first, answers)
+            await self._start("LOGIN", None, [Command(b64(user), kind="auth-answer"), *answers])
 
     @helper(":authcram USER [PASS]", "AUTH CRAM-MD5: the password never crosses the wire",
             max_args=2, needs_connection=True, secret_from=1)
@@ -80,11 +81,12 @@ class AuthHelpers:
         token = await self._credentials("XOAUTH2", args, what="token")
         if token is None:
             return
-        reply = await self.engine.request(Command(f"AUTH XOAUTH2 {xoauth2(user, token)}",
-                                                  secret=True))
-        if reply.code == 334:  # the error, as base64 JSON; an empty line ends the exchange
-            self.engine.note(f"the server says: {_json_error(reply)}", "warning")
-            await self.engine.request(Command("", kind="auth-answer"))
+        await self._start("XOAUTH2", xoauth2(user, token), [], last_word=self._oauth_error)
+
+    def _oauth_error(self, reply: Reply) -> Command:
+        """A 334 after the token carries the error as base64 JSON; an empty line ends it."""
+        self.engine.note(f"the server says: {_json_error(reply)}", "warning")
+        return Command("", kind="auth-answer")
 
     @helper(":auth USER [PASS]", f"AUTH with the strongest mechanism offered "
             f"({', '.join(PREFERENCE)})", max_args=2, needs_connection=True,
@@ -142,23 +144,47 @@ class AuthHelpers:
         secret: str | None
         if len(args.positional) > 1:
             secret = args.positional[1]
-        else:
-            secret = await self.engine.ui.secret(f"{what} for {user}: ")
+            self.engine.state.remember_secret(secret)
+        else:  # asked hidden: it must not show on the screen in any form either
+            secret = await self.engine.ask_secret(f"{what} for {user}: ")
             if not secret:
                 self.engine.note(f"no {what} given; nothing was sent")
                 return None
-        self.engine.state.remember_secret(secret, hidden=len(args.positional) == 1)
         return secret
 
-    async def _exchange(self, first: Command, answers: list[Command]) -> Reply:
-        """Send the AUTH command; answer each 334 in turn; cancel a server that keeps asking."""
+    async def _start(self, mechanism: str, response: str | None, answers: list[Command],
+                     secret: bool = True, last_word: Callable[[Reply], Command] | None = None
+                     ) -> Reply:
+        """AUTH MECH with its initial response, if the line stays within 512 octets;
+        else AUTH MECH alone, and the response after the 334 (RFC 4954 §4)."""
+        if response is None:
+            return await self._exchange(Command(f"AUTH {mechanism}"), answers, last_word)
+        line = f"AUTH {mechanism} {response}"
+        limit, source = safety.command_limit(line)
+        if len(line) + 2 <= limit:
+            return await self._exchange(Command(line, secret=secret), answers, last_word)
+        self.engine.note(f"with its initial response the AUTH line would be {len(line) + 2} "
+                         f"octets, over the {limit} of {source}: the response goes after the "
+                         "334 instead (RFC 4954 §4)")
+        first_answer = Command(response, kind="auth-answer", secret=secret)
+        return await self._exchange(Command(f"AUTH {mechanism}"), [first_answer, *answers],
+                                    last_word)
+
+    async def _exchange(self, first: Command, answers: list[Command],
+                        last_word: Callable[[Reply], Command] | None = None) -> Reply:
+        """Send the AUTH command; answer each 334 in turn; cancel a server that keeps asking.
+        `last_word` answers one 334 more (XOAUTH2's error)."""
         reply = await self.engine.request(first)
         rounds = 0
         while reply.code == 334:
             rounds += 1
-            if not answers or rounds > MAX_ROUNDS:
+            if answers and rounds <= MAX_ROUNDS:
+                reply = await self.engine.request(answers.pop(0))
+            elif last_word is not None:
+                reply = await self.engine.request(last_word(reply))
+                last_word = None
+            else:
                 return await self._cancel("the server asked for more than this mechanism sends")
-            reply = await self.engine.request(answers.pop(0))
         return reply
 
     async def _cancel(self, why: str) -> Reply:

@@ -246,9 +246,9 @@ def _engine(settings: Settings, state: SessionState, ui: UI, server: Any, *,
 async def _connect(engine: Engine, settings: Settings) -> None:
     assert settings.target is not None
     if settings.mx:
-        await engine.open_mx(settings.mx, settings.target.port, settings.target.mode)
+        await engine.dialer.open_mx(settings.mx, settings.target.port, settings.target.mode)
     else:
-        await engine.open_target(settings.target)
+        await engine.dialer.open_target(settings.target)
 
 
 async def _run_script(args: argparse.Namespace, settings: Settings, state: SessionState,
@@ -272,7 +272,7 @@ def _open_script(path: str) -> BinaryIO:
 async def _run_shell(args: argparse.Namespace, settings: Settings, state: SessionState,
                      server: Any) -> int:
     from .render import format_note
-    from .shell import ShellUI, make_history, run_shell, secret_text
+    from .shell import ShellUI, make_history, run_shell
 
     ui = ShellUI(settings.color)
     engine = _engine(settings, state, ui, server, script=False)
@@ -282,7 +282,7 @@ async def _run_shell(args: argparse.Namespace, settings: Settings, state: Sessio
     if args.script is not None:
         with _open_script(args.script) as source:
             await run_script(engine, read_lines(source), leave=False)
-    history = make_history(settings.history, secret_text(engine))
+    history = make_history(settings.history, engine)
     return await run_shell(engine, state, ui, history)
 
 

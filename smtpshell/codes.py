@@ -22,6 +22,7 @@ from dataclasses import dataclass
 __all__ = [
     "BASIC_CODES",
     "CLASSES",
+    "ENHANCED_CODE",
     "ENHANCED_CODES",
     "SUBJECTS",
     "BasicCode",
@@ -446,7 +447,8 @@ ENHANCED_CODES: dict[str, EnhancedCode] = {
     )
 }
 
-_ENHANCED = re.compile(r"([245])\.(\d{1,3}\.\d{1,3})")
+# RFC 3463 §2: class.subject.detail, the class 2, 4 or 5; the one pattern every reader uses
+ENHANCED_CODE = re.compile(r"([245])\.([0-9]{1,3})\.([0-9]{1,3})")
 
 _SEVERITY: dict[str, str] = {
     "2": "Success (2yz): the command was accepted and done.",
@@ -479,10 +481,10 @@ def enhanced(code: str) -> EnhancedCode | None:
     None also when the class is not one the registry gives that entry
     (e.g. "2.7.8"), and for anything malformed or unregistered.
     """
-    match = _ENHANCED.fullmatch(code.strip())
+    match = ENHANCED_CODE.fullmatch(code.strip())
     if match is None:
         return None
-    entry = ENHANCED_CODES.get(match.group(2))
+    entry = ENHANCED_CODES.get(f"{match.group(2)}.{match.group(3)}")
     if entry is None or int(match.group(1)) not in entry.classes:
         return None
     return entry

@@ -1,41 +1,33 @@
 """The Engine: one code path for every line, typed, pasted or scripted.
 
 Owns: routing a line (DATA text, AUTH answer, `::text`, `:helper`, raw SMTP
-through the safe mode), sending and awaiting replies, judging replies
-against `:expect`, opening connections (plain, implicit TLS, --starttls),
-and the helper registry (`@helper` carries syntax and summary for :help and
-completion). The helpers themselves live in their own modules.
+through the safe mode), sending and awaiting replies, judging every reply a
+line earned against `:expect`, and the helper registry (`@helper` carries
+syntax and summary for :help and completion). Connecting, STARTTLS and
+hanging up are the Dialer's; the helpers live in their own modules.
 Must not: import prompt_toolkit, or print except through its UI.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import shlex
-import socket
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from . import safety
-from .config import Settings, Target, TlsMode
-from .connection import Connection, Listener
-from .errors import (
-    ConnectionFailed,
-    ProtocolViolation,
-    ReplyTimeout,
-    ServerClosed,
-    TlsFailed,
-    UsageError,
-)
-from .knowledge import CONNECT_TIMEOUT, reply_timeout
+from .config import Settings
+from .connection import Connection, HungUpOnQuit, Pending
+from .dialer import Dialer
+from .errors import ServerClosed, UsageError
+from .knowledge import reply_timeout
+from .machine import Closed
 from .protocol import Command, Reply, stuff_line
-from .redact import MASK, redact_command
-from .render import Fragments, Screen, banner_kind, format_error, format_hint, format_note
-from .session import Phase, SessionState, TlsInfo
-from .tls import client_context
+from .redact import MASK, is_secret, redact_command
+from .render import Fragments, Screen, banner_kind, format_hint, format_note
+from .session import SessionState, TlsInfo
+from .traffic import Listener
 from .transcript import Transcript
 
 __all__ = ["UI", "Args", "Engine", "HelperInfo", "LineResult", "helper", "helper_infos"]
@@ -52,7 +44,11 @@ class UI(Protocol):
 
     def progress(self, label: str, total: int
                  ) -> AbstractContextManager[Callable[[int], None]]:
-        """Show progress of `total` bytes (0: too small to bother); yields `advance(n)`."""
+        """Show progress of `total` bytes (0: unknown); yields `advance(n)`."""
+        ...
+
+    def width(self) -> int | None:
+        """Columns to wrap long text to (None: do not wrap)."""
         ...
 
 
@@ -181,41 +177,49 @@ def _options_text(args: Args) -> list[str]:
 
 @dataclass(frozen=True)
 class LineResult:
-    """What one line came to: the last reply it earned, and whether that was
-    what the script expected (no 4xx/5xx, or what :expect named)."""
+    """What one line came to: every reply it earned, and whether each was what the
+    script expected (no 4xx/5xx and nothing invalid, or what :expect named)."""
 
-    reply: Reply | None = None
+    replies: tuple[Reply, ...] = ()
     expected: bool = True
     refused: bool = False
+
+    @property
+    def reply(self) -> Reply | None:
+        return self.replies[-1] if self.replies else None
 
 
 class _StateListener(Listener):
     """Feeds the traffic to SessionState; first in line, so the screen sees new state."""
 
-    def __init__(self, state: SessionState) -> None:
-        self.state = state
-        self.conn: Connection | None = None
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
     def on_connected(self, peer: tuple[str, int], tls: TlsInfo | None) -> None:
-        self.state.observe_connected(peer[0], peer[1], tls)
+        self.engine.state.observe_connected(peer[0], peer[1], tls)
 
     def on_sent(self, command: Command | None, data: bytes, echo: bool) -> None:
         if command is not None:
-            self.state.observe_sent(command)
+            self.engine.state.observe_sent(command)
 
     def on_reply(self, reply: Reply, command: Command | None, late: bool) -> None:
-        self.state.observe_reply(reply, command)
-        if late and self.conn is not None:
-            self.state.out_of_step = self.conn.out_of_step
         kind = banner_kind(reply)
-        if kind and self.conn is not None:  # SSH, HTTP…: nothing more will make sense
-            self.conn.abort(f"the peer answered like {kind}, not an SMTP server")
+        if kind and self.engine.conn is not None:  # SSH, HTTP…: nothing more will make sense
+            self.engine.conn.drop(f"the peer answered like {kind}, not an SMTP server")
 
     def on_tls(self, tls: TlsInfo) -> None:
-        self.state.observe_tls(tls)
+        self.engine.state.observe_tls(tls)
 
-    def on_closed(self, reason: str) -> None:
-        self.state.observe_closed()
+    def on_closed(self, closed: Closed) -> None:
+        self.engine.state.observe_closed()
+        if not closed.expected:
+            self.engine.lost = closed
+
+
+def _matches(patterns: tuple[str, ...], reply: Reply) -> bool:
+    code = str(reply.code or "---")
+    return any(all(p in ("x", c) for p, c in zip(pattern, code, strict=True))
+               for pattern in patterns)
 
 
 class Engine:
@@ -231,17 +235,24 @@ class Engine:
         self.target = settings.target
         self.conn: Connection | None = None
         self.finished = False
-        self._state_listener = _StateListener(state)
-        self.listeners: list[Listener] = [self._state_listener, *extra_listeners,
+        self.lost: Closed | None = None  # the connection ended without being asked to
+        self.dialer = Dialer(self)
+        self.listeners: list[Listener] = [_StateListener(self), *extra_listeners,
                                           Screen(ui.show, state, state.secrets if script else None)]
         self.transcript: Transcript | None = None
         if settings.transcript:
             self.start_transcript(settings.transcript)
         self.helpers = collect_helpers(*(make(self) for make in helper_groups))
         self._expect: tuple[str, ...] | None = None
-        self._reply: Reply | None = None
+        self._replies: list[tuple[Reply, bool]] = []  # what this line earned; judged or not
         self.last_reply: Reply | None = None  # for :explain with no arguments
         self._refused = False
+
+    def adopt(self, conn: Connection) -> None:
+        """Make a newly opened connection the session's: the state reads its machine."""
+        self.conn, self.lost = conn, None
+        self.state.machine = conn.machine
+        conn.attach(self.listeners)
 
     # -- lines ---------------------------------------------------------------
 
@@ -254,45 +265,55 @@ class Engine:
         lines = text.split("\n")
         results = []
         for index, line in enumerate(lines):
-            was_data = line.strip().upper() in ("DATA", ":DATA") and \
-                self.state.phase is not Phase.DATA
+            was_data = line.strip().upper() in ("DATA", ":DATA") and not self.state.in_data
             results.append(await self.handle_line(line.removesuffix("\r")))
             rest = len(lines) - index - 1
-            if was_data and rest and self.state.phase is not Phase.DATA:
+            if was_data and rest and not self.state.in_data:
                 self.note(f"DATA was not accepted, so the {rest} pasted line(s) after it were "
                           "not sent: they would have reached the server as commands.", "warning")
                 break
         return results
 
     async def handle_line(self, line: str) -> LineResult:
-        self._reply, self._refused = None, False
+        self._replies, self._refused = [], False
         if self.transcript is not None:
-            in_data = self.state.phase is Phase.DATA and self.state.connected
-            self.transcript.input(line if in_data else self.redact_input(line))
-        await self._route(line)
-        return LineResult(self._reply, self._judge(self._reply), self._refused)
+            self.transcript.input(line if self.state.in_data else self.redact_input(line))
+        try:
+            await self._route(line)
+        finally:
+            if self.transcript is not None:
+                self.transcript.line_done()
+        return LineResult(tuple(r for r, _ in self._replies), self._judge(), self._refused)
 
     async def _route(self, line: str) -> None:
-        if self.state.phase is Phase.DATA and self.state.connected:
-            await self._data_line(line)
+        if self.state.in_data:
+            if line.strip().lower() == ":abort":
+                await self._helper(line.strip())
+            else:
+                await self._data_line(line)
         elif line.startswith(":") and not line.startswith("::"):
             await self._helper(line)
-        elif self.state.auth_dialog and self.state.connected:
-            await self.request(Command(line, kind="auth-answer", secret=True),
-                               echo=self.script)
+        elif self.state.auth_dialog:
+            if await self.allowed(safety.check_answer(line, self.state)):
+                await self.request(Command(line, kind="auth-answer", secret=True),
+                                   echo=self.script)
         elif line.strip():
             await self.send_command(line[1:] if line.startswith("::") else line,
                                     echo=self.script)
 
     async def send_command(self, line: str, echo: bool = True) -> Reply | None:
-        """A raw SMTP line through the safe mode; None if it was not sent."""
+        """A raw SMTP line through the safe mode; None if it was not sent (or QUIT
+        was answered by the server hanging up, which is what QUIT asks)."""
         self.connection()  # "not connected" first: no question about a line that cannot go
         if not await self.allowed(safety.check_command(line, self.state)):
             return None
         if line.split(" ", 1)[0].upper() == "STARTTLS":
-            return await self.starttls(ehlo_after=False, fail_closed=False, echo=echo)
-        secret = safety.is_secret(line, self.state)
-        return await self.request(Command(line, secret=secret), echo=echo)
+            return await self.dialer.starttls(ehlo_after=False, fail_closed=False, echo=echo)
+        secret = is_secret(line, self.state.auth_dialog, self.state.secrets)
+        try:
+            return await self.request(Command(line, secret=secret), echo=echo)
+        except HungUpOnQuit:
+            return None
 
     async def allowed(self, verdict: safety.Verdict) -> bool:
         if verdict.action == "send":
@@ -311,14 +332,18 @@ class Engine:
         self.note(reason, "warning")
         if verdict.hint:
             self.ui.show(format_hint(verdict.hint))
-        self._refused = True
+        self.refused()
         return False
+
+    def refused(self) -> None:
+        """This line was not sent: a script stops here."""
+        self._refused = True
 
     async def _data_line(self, line: str) -> None:
         if line == ".":
             await self.end_data()
             return
-        if await self.allowed(safety.check_text(line, self.state)):
+        if await self.allowed(safety.check_text(line, self.state, self.helpers)):
             await self.connection().send_text(stuff_line(line), echo=self.script,
                                               timeout=self.timeout("data-block"))
 
@@ -348,20 +373,22 @@ class Engine:
 
     def is_secret_line(self, line: str) -> bool:
         """Must this typed line stay out of history? (credentials, AUTH, 334 answers)"""
-        if safety.is_secret(line.removeprefix("::"), self.state):
+        if is_secret(line.removeprefix("::"), self.state.auth_dialog, self.state.secrets):
             return True
         return line.startswith(":") and self.redact_input(line) != line
 
     def redact_input(self, line: str) -> str:
         """The typed line as it may be written down: secret helper arguments masked."""
+        state = self.state
         if not line.startswith(":") or line.startswith("::"):
-            secret = safety.is_secret(line.removeprefix("::"), self.state)
-            kind = "auth-answer" if self.state.auth_dialog else "command"
+            secret = is_secret(line.removeprefix("::"), state.auth_dialog, state.secrets)
+            kind = "auth-answer" if state.auth_dialog else "command"
             return redact_command(Command(line, kind, secret=True), ()) if secret else line
         name, _, raw = line[1:].partition(" ")
         found = self.helpers.get(name.lower())
         if found is None or found[0].secret_from is None:  # :raw or :pipeline with AUTH
-            return f":{name} {MASK}" if safety.is_secret(raw, self.state) else line
+            return f":{name} {MASK}" if is_secret(raw, state.auth_dialog, state.secrets) \
+                else line
         try:
             args = parse_args(found[0], raw)
         except UsageError:
@@ -374,20 +401,26 @@ class Engine:
         return " ".join([f":{name}", *words, *_options_text(args)])
 
     def expect_next(self, codes: tuple[str, ...]) -> None:
-        """The next reply must match one of these patterns ('250', '5xx')."""
+        """Each reply the next line earns must match one of these ('250', '5xx')."""
         self._expect = codes
 
-    def _judge(self, reply: Reply | None) -> bool:
-        if reply is None:
-            return True
+    def _judge(self) -> bool:
+        """Every outcome must be a success, or match :expect. A 3yz that a later reply
+        of the same line followed (354 then 250, 334 then 235) is a step, not an outcome."""
+        judged = [reply for reply, judge in self._replies if judge]
+        if not judged:
+            return True  # :expect itself, a comment: the expectation waits for a reply
         expected, self._expect = self._expect, None
-        if expected is None:
-            return not reply.is_error
-        code = str(reply.code or "---")
-        ok = any(all(p in ("x", c) for p, c in zip(pattern, code, strict=True))
-                 for pattern in expected)
-        if not ok:
-            self.note(f"expected {' or '.join(expected)}, got {code}", "warning")
+        ok = True
+        for index, reply in enumerate(judged):
+            if reply.klass == 3 and reply.fault is None and index < len(judged) - 1:
+                continue
+            if expected is None:
+                ok = ok and not reply.failed
+            elif not _matches(expected, reply):
+                self.note(f"expected {' or '.join(expected)}, got {reply.code or '---'}",
+                          "warning")
+                ok = False
         return ok
 
     # -- talking to the server -------------------------------------------------
@@ -400,55 +433,55 @@ class Engine:
     def timeout(self, verb: str) -> float:
         return self.settings.timeout or reply_timeout(verb)
 
-    async def request(self, command: Command, echo: bool = True, payload: bytes = b"") -> Reply:
+    async def request(self, command: Command, echo: bool = True, payload: bytes = b"",
+                      judged: bool = True) -> Reply:
         """Send one command (and a BDAT chunk after it) and wait for its reply.
 
-        Ctrl-C stops the wait; the command stays paired with the reply to come.
+        Ctrl-C stops the wait; the machine decides what that leaves (a late reply,
+        or a closed connection). `judged` False: bookkeeping a helper does on its
+        own (the RSET after refusals), which a script does not judge.
         """
         conn = self.connection()
-        fut = conn.send(command, echo)
+        pending = conn.send(command, echo)
         if payload:
             await conn.send_text(payload, echo=False, timeout=self.timeout("data-block"))
         try:
-            reply = await conn.wait(fut, self.timeout(command.verb))
+            reply = await conn.wait(pending, self.timeout(command.verb))
         except ServerClosed as err:
-            if command.kind == "data-end":  # the one close after which nobody knows
+            if command.kind == "data-end" and not isinstance(err, HungUpOnQuit):
                 raise ServerClosed("the server closed the connection after the final '.' "
                                    "without a reply: the outcome is unknown, the message may "
                                    "have been delivered", "check the recipient's mailbox "
                                    "before sending it again") from None
-            raise err from None
-        except (asyncio.CancelledError, ConnectionFailed):
-            self.state.out_of_step = conn.out_of_step
             raise
-        self._record(reply)
+        self.record(reply, judged)
         if command.verb == "QUIT" and reply.code == 221:
             conn.close()  # the session is over; don't wait for the server to hang up
-            await conn.closed
+            await conn.finish()
         return reply
 
     async def request_all(self, commands: Sequence[Command]) -> list[Reply]:
         """Send every command at once (pipelining), then take the replies in order."""
         conn = self.connection()
-        futures = [conn.send(command) for command in commands]
-        return await self.await_replies(futures, [c.verb for c in commands])
+        pending = [conn.send(command) for command in commands]
+        return await self.await_replies(pending, [c.verb for c in commands])
 
-    async def await_replies(self, futures: Sequence[asyncio.Future[Reply]],
-                            verbs: Sequence[str]) -> list[Reply]:
+    async def await_replies(self, pending: Sequence[Pending], verbs: Sequence[str]
+                            ) -> list[Reply]:
         conn = self.connection()
         replies = []
-        for fut, verb in zip(futures, verbs, strict=True):
+        for one, verb in zip(pending, verbs, strict=True):
             try:
-                replies.append(await conn.wait(fut, self.timeout(verb)))
-            except (asyncio.CancelledError, ConnectionFailed):
-                self.state.out_of_step = conn.out_of_step
-                raise
-            self._record(replies[-1])
+                replies.append(await conn.wait(one, self.timeout(verb)))
+            except HungUpOnQuit:
+                break
+            self.record(replies[-1])
         return replies
 
-    def _record(self, reply: Reply) -> None:
-        """The reply this line earned so far (for :expect), and the last one (:explain)."""
-        self._reply = self.last_reply = reply
+    def record(self, reply: Reply, judged: bool = True) -> None:
+        """A reply this line earned (for :expect), and the last one (:explain)."""
+        self._replies.append((reply, judged))
+        self.last_reply = reply
 
     def start_transcript(self, path: str) -> None:
         self.stop_transcript()
@@ -464,117 +497,10 @@ class Engine:
     def note(self, text: str, kind: str = "note") -> None:
         self.ui.show(format_note(text, kind))
 
-    async def open_target(self, target: Target) -> None:
-        """Connect, read the greeting, and for --starttls upgrade before anything else."""
-        self.target = target
-        tls_opts = self.settings.tls
-        ctx = client_context(tls_opts) if target.mode == "tls" else None
-        connect_timeout = self.settings.timeout or CONNECT_TIMEOUT
-        conn = await Connection.open(target, ctx, tls_opts.sni, self.listeners, connect_timeout)
-        self.conn = self._state_listener.conn = conn
-        try:
-            greeting = await conn.wait(conn.greeting, self.timeout("greeting"))
-        except ReplyTimeout:
-            conn.abort("no greeting")
-            raise ReplyTimeout(f"{target.label} sent no greeting within "
-                               f"{self.timeout('greeting'):g} s",
-                               "it may not be an SMTP server: HTTP and TLS servers wait for "
-                               "the client to speak first (port 465 wants --tls)") from None
-        except BaseException:
-            conn.abort("no greeting")  # never leave a half-opened connection behind
-            raise
-        self._record(greeting)
-        if greeting.code is None:
-            conn.close()
-            kind = banner_kind(greeting)
-            raise ConnectionFailed(f"{target.label} is not an SMTP server: it greeted with "
-                                   f"{greeting.lines[0][:40]!r}"
-                                   + (f" ({kind})" if kind else ""),
-                                   "check the port: 25, 587 or 465 (with --tls)")
-        if target.mode == "starttls":
-            await self.starttls(ehlo_after=True, fail_closed=True)
-        elif self.settings.ehlo:
-            await self.ehlo()
-
-    async def open_mx(self, domain: str, port: int, mode: TlsMode) -> None:
-        """Look up the domain's MX hosts and connect to the first that answers.
-
-        A host that cannot be reached gives way to the next; a TLS or
-        protocol failure does not (it is not an availability problem).
-        """
-        from .mx import mail_hosts
-
-        base = self.settings.target or Target(domain)
-        timeout = self.settings.timeout or CONNECT_TIMEOUT
-        hosts = await mail_hosts(domain, self.settings.nameserver, base.family, timeout)
-        for host in hosts:
-            if not host.addresses:
-                self.note(f"MX {host.preference} {host.name} has no address", "warning")
-            for address in host.addresses:
-                self.note(f"MX {host.preference} {host.name} ({address})")
-                target = Target(address, port, mode, base.family, base.source, host.name)
-                try:
-                    await self.open_target(target)
-                    return
-                except (TlsFailed, ProtocolViolation):
-                    raise
-                except ConnectionFailed as err:
-                    self.ui.show(format_error(err))
-        raise ConnectionFailed(f"no mail server of {domain} could be reached",
-                               f"{len(hosts)} MX host(s) tried in preference order")
-
-    async def hang_up(self, quit_first: bool) -> None:
-        """Close the connection; with `quit_first`, politely: an AUTH exchange under way is
-        cancelled with '*' (RFC 4954 §4) so that QUIT is not taken for a credential."""
-        conn, self.conn = self.conn, None
-        if conn is None or not conn.is_open:
-            return
-        if quit_first and not self.state.closing and self.state.phase is not Phase.DATA:
-            with contextlib.suppress(ConnectionFailed):
-                if self.state.auth_dialog:
-                    await conn.wait(conn.send(Command("*", kind="auth-answer")), 10)
-                await conn.wait(conn.send(Command("QUIT")), 10)
-        conn.close()
-        await conn.closed
-
-    def ehlo_name(self) -> str:
-        """The local FQDN, or an address literal when the host has no domain name."""
-        fqdn = socket.getfqdn()
-        if "." in fqdn and not fqdn.startswith("localhost"):
-            return fqdn
-        local = self.conn.local_address if self.conn else None
-        if local is None:
-            return "localhost"
-        return f"[IPv6:{local}]" if ":" in local else f"[{local}]"
-
-    async def ehlo(self, name: str | None = None, echo: bool = True) -> Reply:
-        """EHLO with this name, else --ehlo, else the name last used, else the local one."""
-        name = name or self.settings.ehlo or self.state.ehlo_name or self.ehlo_name()
-        return await self.request(Command(f"EHLO {name}"), echo=echo)
-
-    async def starttls(self, *, ehlo_after: bool, fail_closed: bool, echo: bool = True
-                       ) -> Reply | None:
-        """STARTTLS and the handshake; with `fail_closed`, never go on in plaintext."""
-        conn = self.connection()
-        if fail_closed and not self.state.greeted:
-            await self.ehlo()
-        caps = self.state.capabilities
-        if fail_closed and (caps is None or "STARTTLS" not in caps):
-            conn.abort("closed rather than continue in plaintext")
-            raise TlsFailed(f"{conn.target.label} does not offer STARTTLS; the connection was "
-                            "closed rather than continue in plaintext",
-                            "try --tls (port 465), or another server")
-        ctx = client_context(self.settings.tls)
-        reply = await conn.starttls(ctx, self.settings.tls.sni, self.timeout("STARTTLS"), echo)
-        self._record(reply)
-        if reply.code != 220:
-            if fail_closed:
-                conn.abort("closed rather than continue in plaintext")
-                raise TlsFailed(f"the server refused STARTTLS ({reply.code}); the connection "
-                                "was closed rather than continue in plaintext")
-            return reply
-        if ehlo_after:
-            await self.ehlo()
-        else:
-            self.note("TLS is up; the server forgot the EHLO: send EHLO again")
-        return reply
+    async def ask_secret(self, prompt: str) -> str | None:
+        """A password or token asked hidden: remembered as a secret that the screen, too,
+        never shows in any form."""
+        secret = await self.ui.secret(prompt)
+        if secret:
+            self.state.remember_secret(secret, hidden=True)
+        return secret

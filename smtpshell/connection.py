@@ -1,10 +1,14 @@
-"""One SMTP connection on an asyncio.Protocol that owns its receive buffer.
+"""One SMTP connection: an asyncio.Protocol that moves bytes between the socket and
+its `ClientMachine`, and nothing more.
 
-Owns: opening (plain, implicit TLS, -4/-6, source address, deadlines), sending
-lines and message text, pairing each reply with the oldest command still
-waiting (a FIFO, so pipelining works), handing every reply to the listeners
-(unsolicited ones too), STARTTLS with the response-injection guard, close.
-Must not: format anything for the screen or decide policy; it routes.
+Owns: opening the transport (plain or implicit TLS, -4/-6, source address,
+deadlines), feeding what arrives to the machine and carrying out what comes
+back (replies to the listeners and to whoever awaits them, TLS hand-over,
+dropping the connection), writing what the machine allows, the TLS
+hand-over itself (with the socket peek that catches injection still in the
+kernel), and closing within a deadline.
+Must not: decide what anything means (the machine does), format for the
+screen, or decide policy.
 """
 
 from __future__ import annotations
@@ -13,92 +17,71 @@ import asyncio
 import os
 import socket
 import ssl
-from collections import deque
 from dataclasses import dataclass
 
 from .config import Target
 from .errors import ConnectionFailed, ProtocolViolation, ReplyTimeout, ServerClosed
-from .protocol import Command, Reply, ReplyParser, ReplyTooLarge
+from .machine import Answer, ClientMachine, Closed, Event, NotNow, StartTls
+from .protocol import Command, Reply
 from .session import TlsInfo
 from .tls import describe, handshake_failure
+from .traffic import Listener
 
-__all__ = ["GREETING", "Connection", "Listener"]
+__all__ = ["CLOSE_DEADLINE", "Connection", "HungUpOnQuit", "Pending"]
 
-GREETING = Command("", kind="greeting")
-FLOOD_BYTES = 1024 * 1024  # received since we last sent anything: more is a flood
-FLOOD_REPLIES = 100  # unsolicited replies since we last sent anything
-
-
-class Listener:
-    """Receives traffic in order. Subclasses override what they need."""
-
-    def on_connected(self, peer: tuple[str, int], tls: TlsInfo | None) -> None:
-        """The transport is up (for implicit TLS: after the handshake)."""
-
-    def on_sent(self, command: Command | None, data: bytes, echo: bool) -> None:
-        """Bytes went out: a command, or message text (command None). `echo` is
-        False when the user already sees them (a line typed at the prompt)."""
-
-    def on_reply(self, reply: Reply, command: Command | None, late: bool) -> None:
-        """A reply, with the command it answers (None: unsolicited; late: given up on)."""
-
-    def on_tls(self, tls: TlsInfo) -> None:
-        """STARTTLS completed."""
-
-    def on_closed(self, reason: str) -> None:
-        """The connection is gone."""
+CLOSE_DEADLINE = 3.0  # seconds a polite close may take (a TLS close_notify some never answer)
 
 
-@dataclass
-class _Pending:
-    command: Command
+class HungUpOnQuit(ServerClosed):
+    """The server closed the connection on QUIT without a 221: what QUIT asked."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A reply to come: its ticket in the machine and the future that receives it."""
+
+    ticket: int
     future: asyncio.Future[Reply]
-    abandoned: bool = False
 
 
 class Connection(asyncio.Protocol):
-    def __init__(self, target: Target, listeners: list[Listener]) -> None:
+    def __init__(self, target: Target, ctx: ssl.SSLContext | None = None,
+                 sni: str | None = None) -> None:
         self.target = target
+        self.machine = ClientMachine()
         self.tls: TlsInfo | None = None
-        self._listeners = listeners  # shared: a transcript started later hears everything
-        self._parser = ReplyParser()
-        self._pending: deque[_Pending] = deque()
+        self._ctx, self._sni = ctx, sni
+        self._listeners: list[Listener] | None = None  # None until attached
+        self._early = bytearray()  # what came before anyone listened
         self._transport: asyncio.Transport | None = None
-        self._close_reason: str | None = None
-        self._tls_guard = False  # between the 220 to STARTTLS and the handshake
-        self._injected = bytearray()
         self._writable = asyncio.Event()
         self._writable.set()
-        self._unasked_bytes = 0
-        self._unasked_replies = 0
-        self._lost = False
-        self._ctx: ssl.SSLContext | None = None
-        self._sni: str | None = None
         loop = asyncio.get_running_loop()
-        self.closed: asyncio.Future[str] = loop.create_future()  # resolves with the reason
-        self.greeting: asyncio.Future[Reply] = loop.create_future()
-        self._pending.append(_Pending(GREETING, self.greeting))
+        self._futures: dict[int, asyncio.Future[Reply]] = {0: loop.create_future()}
+        self.greeting = Pending(0, self._futures[0])
+        self.closed: asyncio.Future[Closed] = loop.create_future()  # the machine closed
+        self.gone: asyncio.Future[None] = loop.create_future()  # the socket is really closed
 
     # -- opening -----------------------------------------------------------
 
     @classmethod
     async def open(cls, target: Target, ctx: ssl.SSLContext | None, sni: str | None,
-                   listeners: list[Listener], timeout: float) -> Connection:
-        """Connect (TLS from the first byte when target.mode is 'tls')."""
+                   timeout: float) -> Connection:
+        """Connect (TLS from the first byte when target.mode is 'tls'). Nothing is read
+        until `attach`: a new connection may wait while the old one hangs up."""
         loop = asyncio.get_running_loop()
-        conn = cls(target, listeners)
         use_tls = ctx if target.mode == "tls" else None
-        conn._ctx = use_tls
-        conn._sni = (sni or target.server_name or target.host) if use_tls else None
+        name = (sni or target.server_name or target.host) if use_tls else None
+        conn = cls(target, use_tls, name)
         try:
             async with asyncio.timeout(timeout):
                 await loop.create_connection(
                     lambda: conn, target.host, target.port, ssl=use_tls,
-                    server_hostname=conn._sni, family=target.family,
-                    local_addr=target.source,
-                    ssl_handshake_timeout=timeout if use_tls else None)
+                    server_hostname=name, family=target.family, local_addr=target.source,
+                    ssl_handshake_timeout=timeout if use_tls else None,
+                    ssl_shutdown_timeout=CLOSE_DEADLINE if use_tls else None)
         except (ssl.SSLError, ssl.CertificateError) as err:
-            raise handshake_failure(err, target.host) from None
+            raise handshake_failure(err, name or target.host) from None
         except TimeoutError:
             raise ConnectionFailed(f"no answer from {target.label} within {timeout:g} s",
                                    "check the host, the port and any firewall; "
@@ -107,14 +90,18 @@ class Connection(asyncio.Protocol):
             raise _connect_error(err, target) from None
         return conn
 
-    @property
-    def is_open(self) -> bool:
-        return self._transport is not None and not self._transport.is_closing()
+    def attach(self, listeners: list[Listener]) -> None:
+        """Start listening: the listeners hear of the connection, then of what it reads."""
+        self._listeners = listeners  # shared: a transcript started later hears everything
+        for listener in listeners:
+            listener.on_connected((self.target.host, self.target.port), self.tls)
+        early, self._early = bytes(self._early), bytearray()
+        if early:
+            self._handle(self.machine.receive(early))
 
     @property
-    def out_of_step(self) -> bool:
-        """A reply we gave up waiting for has not arrived yet."""
-        return any(p.abandoned for p in self._pending)
+    def is_open(self) -> bool:
+        return self.machine.connected
 
     @property
     def local_address(self) -> str | None:
@@ -129,54 +116,26 @@ class Connection(asyncio.Protocol):
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None and self._ctx is not None:
             self.tls = describe(ssl_object, self._sni, self._sni or self.target.host, self._ctx)
-        peer = (self.target.host, self.target.port)
-        for listener in self._listeners:
-            listener.on_connected(peer, self.tls)
+            self.machine.tls = True
 
     def data_received(self, data: bytes) -> None:
-        if self._tls_guard:
-            self._injected += data
+        if self._listeners is None:
+            self._early += data
             return
-        self._unasked_bytes += len(data)
-        if self._unasked_bytes > FLOOD_BYTES:
-            self.abort(f"the server sent more than {FLOOD_BYTES // 1024} KiB without being "
-                       "asked; cut off")
-            return
-        self._parser.push(data)
-        try:
-            for reply in self._parser.replies():
-                self._dispatch(reply)
-                if self._tls_guard:
-                    self._injected += self._parser.take_unparsed()
-                    return
-        except ReplyTooLarge as err:
-            self.abort(str(err))
+        self._handle(self.machine.receive(data))
 
     def eof_received(self) -> bool | None:
         # the peer is gone: say so now, not a loop turn later (the transport closes itself)
-        self.connection_lost(None)
+        self._handle(self.machine.connection_lost())
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._lost:
-            return  # already reported (abort, EOF), or under way: a listener may abort
-        self._lost = True
-        leftover = self._parser.close() if not self._tls_guard else None
-        if leftover is not None:
-            self._dispatch(leftover)
-        reason = self._close_reason or (
-            "the server closed the connection" if exc is None else
-            f"the connection broke ({_describe_oserror(exc)})")
         self._transport = None
         self._writable.set()
-        while self._pending:
-            fut = self._pending.popleft().future
-            if not fut.done():
-                fut.set_exception(ServerClosed(reason, "use :reconnect to connect again"))
-                fut.exception()  # read by whoever awaits it; never logged as lost
-        self.closed.set_result(reason)
-        for listener in self._listeners:
-            listener.on_closed(reason)
+        self._handle(self.machine.connection_lost(
+            None if exc is None else f"the connection broke ({_describe_oserror(exc)})"))
+        if not self.gone.done():
+            self.gone.set_result(None)
 
     def pause_writing(self) -> None:
         self._writable.clear()
@@ -184,156 +143,178 @@ class Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._writable.set()
 
+    # -- carrying out what the machine says --------------------------------
+
+    def _handle(self, events: list[Event]) -> None:
+        listeners = self._listeners or []
+        for event in events:
+            if isinstance(event, Answer):
+                for listener in listeners:
+                    listener.on_reply(event.reply, event.command, event.late)
+                fut = self._futures.pop(event.ticket, None) if event.ticket is not None \
+                    else None
+                if fut is not None and not fut.done():
+                    fut.set_result(event.reply)
+            elif isinstance(event, StartTls):
+                if self._transport is not None:
+                    self._transport.pause_reading()  # the rest is TLS, or injection
+            else:
+                self._closed(event)
+
+    def _closed(self, event: Closed) -> None:
+        for owed in event.owed:
+            fut = self._futures.pop(owed.ticket, None)
+            if fut is not None and not fut.done():
+                kind = HungUpOnQuit if event.after_quit and owed.command.verb == "QUIT" \
+                    else ServerClosed
+                fut.set_exception(kind(event.reason, "use :reconnect to connect again"))
+                fut.exception()  # read by whoever awaits it; never logged as lost
+        transport = self._transport
+        if transport is not None and event.drop:
+            transport.abort()
+        elif transport is not None and not transport.is_closing():
+            transport.close()
+        self._writable.set()
+        if not self.closed.done():
+            self.closed.set_result(event)
+        for listener in self._listeners or []:
+            listener.on_closed(event)
+
     # -- sending -----------------------------------------------------------
 
-    def send(self, command: Command, echo: bool = True) -> asyncio.Future[Reply]:
-        """Write one line (CRLF added); the future resolves with its reply."""
+    def send(self, command: Command, echo: bool = True) -> Pending:
+        """Write one line (CRLF added); the pending reply resolves when it comes."""
         transport = self._require_open()
-        fut: asyncio.Future[Reply] = self.closed.get_loop().create_future()
-        self._pending.append(_Pending(command, fut))
-        data = command.line.encode("utf-8") + b"\r\n"
-        for listener in self._listeners:
-            listener.on_sent(command, data, echo)
-        self._write(transport, data)
-        return fut
+        try:
+            ticket, data = self.machine.send(command)
+        except NotNow as err:
+            raise _not_now(err) from None
+        pending = Pending(ticket, self._future(ticket))
+        self._tell_sent(command, data, echo)
+        transport.write(data)
+        return pending
 
-    def send_raw(self, data: bytes, replies: int, secret: bool = False
-                 ) -> list[asyncio.Future[Reply]]:
+    def send_raw(self, data: bytes, replies: int, secret: bool = False) -> list[Pending]:
         """Bytes exactly as given (:raw); `replies` is how many replies to pair with them."""
         transport = self._require_open()
         command = Command(data.decode("utf-8", "backslashreplace"), kind="raw", secret=secret)
-        futures: list[asyncio.Future[Reply]] = []
-        for _ in range(replies):
-            futures.append(self.closed.get_loop().create_future())
-            self._pending.append(_Pending(command, futures[-1]))
-        for listener in self._listeners:
-            listener.on_sent(command, data, True)
-        self._write(transport, data)
-        return futures
+        try:
+            tickets = self.machine.send_raw(command, replies)
+        except NotNow as err:
+            raise _not_now(err) from None
+        pending = [Pending(t, self._future(t)) for t in tickets]
+        self._tell_sent(command, data, True)
+        transport.write(data)
+        return pending
 
     async def send_text(self, data: bytes, echo: bool = True, timeout: float | None = None
                         ) -> None:
         """Write message text (no reply expected); waits while the socket is full, at
         most `timeout` seconds (RFC 5321 §4.5.3.2.5: a server that stops reading)."""
         transport = self._require_open()
-        for listener in self._listeners:
-            listener.on_sent(None, data, echo)
-        self._write(transport, data)
+        if not data:
+            return
+        try:
+            self.machine.send_text(data)
+        except NotNow as err:
+            raise _not_now(err) from None
+        self._tell_sent(None, data, echo)
+        transport.write(data)
         try:
             async with asyncio.timeout(timeout):
                 await self._writable.wait()
         except TimeoutError:
-            self.abort("the server stopped reading the message")
+            self.drop("the server stopped reading the message; the connection was closed")
             raise ReplyTimeout(f"the server took no message text for {timeout:g} s",
                                "the connection was closed; :reconnect to try again") from None
-        if self._transport is None:
-            raise ServerClosed(self.closed.result() if self.closed.done() else "closed",
+        except asyncio.CancelledError:
+            self.interrupt()
+            raise
+        if not self.machine.connected:
+            raise ServerClosed(self.machine.close_reason or "closed",
                                "use :reconnect to connect again")
 
-    def _write(self, transport: asyncio.Transport, data: bytes) -> None:
-        self._unasked_bytes = self._unasked_replies = 0
-        transport.write(data)
+    def _future(self, ticket: int) -> asyncio.Future[Reply]:
+        fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._futures[ticket] = fut
+        return fut
 
-    async def wait(self, fut: asyncio.Future[Reply], timeout: float) -> Reply:
-        """Await a reply; on timeout or cancel the command stays paired, marked abandoned."""
+    def _tell_sent(self, command: Command | None, data: bytes, echo: bool) -> None:
+        for listener in self._listeners or []:
+            listener.on_sent(command, data, echo)
+
+    def _require_open(self) -> asyncio.Transport:
+        if self._transport is None or not self.machine.connected:
+            raise ServerClosed("not connected", "use :connect HOST or :reconnect")
+        return self._transport
+
+    # -- waiting -----------------------------------------------------------
+
+    async def wait(self, pending: Pending, timeout: float) -> Reply:
+        """Await a reply. On timeout or Ctrl-C the machine decides: the reply will come
+        late (the command stays paired with it), or the connection is closed."""
         try:
             async with asyncio.timeout(timeout):
-                return await asyncio.shield(fut)
+                return await asyncio.shield(pending.future)
         except TimeoutError:
-            self._abandon(fut)
-            raise ReplyTimeout(f"no reply within {timeout:g} s",
-                               "the session is out of step: :reconnect, or wait for the "
-                               "late reply") from None
+            self._handle(self.machine.cancel(pending.ticket))
+            hint = ("the session is out of step: :resync waits for the late reply, "
+                    ":reconnect starts afresh") if self.machine.connected else \
+                "the connection was closed; :reconnect to try again"
+            raise ReplyTimeout(f"no reply within {timeout:g} s", hint) from None
         except asyncio.CancelledError:
-            self._abandon(fut)
+            self._handle(self.machine.cancel(pending.ticket))
             raise
 
-    async def request(self, command: Command, timeout: float, echo: bool = True) -> Reply:
-        return await self.wait(self.send(command, echo), timeout)
+    def interrupt(self) -> None:
+        """The user stopped waiting for the transport (a handshake, message text)."""
+        self._handle(self.machine.cancel(None))
 
     async def settle(self, timeout: float) -> bool:
         """Wait for the replies given up on; if they do not come, forget them.
         True if the session came back in step by itself."""
-        waiting = [p.future for p in self._pending if p.abandoned]
+        waiting = [self._futures[o.ticket] for o in self.machine.owed
+                   if o.abandoned and o.ticket in self._futures]
         if waiting:
             await asyncio.wait(waiting, timeout=timeout)
-        late = [p for p in self._pending if p.abandoned]
-        for pending in late:
-            self._pending.remove(pending)
-            pending.future.cancel()
-        return not late
-
-    def _abandon(self, fut: asyncio.Future[Reply]) -> None:
-        for pending in self._pending:
-            if pending.future is fut:
-                pending.abandoned = True
-
-    def _require_open(self) -> asyncio.Transport:
-        if self._transport is None or self._transport.is_closing():
-            raise ServerClosed("not connected", "use :connect HOST or :reconnect")
-        return self._transport
+        came = self.machine.forget_abandoned()
+        for fut in waiting:
+            fut.cancel()
+        return came
 
     # -- STARTTLS ----------------------------------------------------------
 
-    async def starttls(self, ctx: ssl.SSLContext, sni: str | None, timeout: float,
-                       echo: bool = True) -> Reply:
-        """Send STARTTLS; on 220, guard against injection, then hand over to TLS.
-
-        Returns the reply; a reply other than 220 leaves the connection as it was.
-        """
-        reply = await self.request(Command("STARTTLS"), timeout, echo)
-        if reply.code != 220 or not self._tls_guard:
-            return reply
-        injected = bytes(self._injected) or self._peek()
-        if injected:
-            self.abort("response injection")
+    async def start_tls(self, ctx: ssl.SSLContext, sni: str | None, timeout: float) -> TlsInfo:
+        """Hand the connection to TLS after the 220 to STARTTLS. Bytes still in the socket
+        are injection (the machine closes); a failed or interrupted handshake closes too."""
+        self._handle(self.machine.inject(self._peek()))
+        if self.machine.injected:
             raise ProtocolViolation(
                 f"response injection: after its 220 reply to STARTTLS the server sent "
-                f"{_preview(injected)} before the TLS handshake, bytes that could pass for "
-                "replies sent over TLS; the connection was closed",
+                f"{_preview(self.machine.injected)} before the TLS handshake, bytes that could "
+                "pass for replies sent over TLS; the connection was closed",
                 "the server or something on the path is broken or hostile (CVE-2011-0411)")
-        self._tls_guard = False
-        self._sni = sni or self.target.server_name or self.target.host
         transport = self._require_open()
+        self._sni = sni or self.target.server_name or self.target.host
         try:
             new = await asyncio.get_running_loop().start_tls(
-                transport, self, ctx, server_hostname=self._sni, ssl_handshake_timeout=timeout)
+                transport, self, ctx, server_hostname=self._sni, ssl_handshake_timeout=timeout,
+                ssl_shutdown_timeout=CLOSE_DEADLINE)
         except (ssl.SSLError, ssl.CertificateError, OSError, TimeoutError) as err:
-            self.abort("the TLS handshake failed")
-            raise handshake_failure(err, self.target.host) from None
-        if new is None:
+            self.drop("the TLS handshake failed")
+            raise handshake_failure(err, self._sni) from None
+        except asyncio.CancelledError:
+            self.interrupt()
+            raise
+        if new is None or not self.machine.connected:
+            self.drop("the server closed the connection during the TLS handshake")
             raise ServerClosed("the server closed the connection during the TLS handshake")
         self._transport = new
         self.tls = describe(new.get_extra_info("ssl_object"), self._sni, self._sni, ctx)
-        for listener in self._listeners:
+        self.machine.tls_started()
+        for listener in self._listeners or []:
             listener.on_tls(self.tls)
-        return reply
-
-    def _dispatch(self, reply: Reply) -> None:
-        if reply.code is None and self._pending and self._pending[0].command is not GREETING:
-            self._unpaired(reply)  # text that is no reply answers nothing (the greeting aside)
-            return
-        pending = self._pending.popleft() if self._pending else None
-        command = pending.command if pending else None
-        if pending is None:
-            self._unasked_replies += 1
-            if self._unasked_replies > FLOOD_REPLIES:
-                self.abort(f"the server sent more than {FLOOD_REPLIES} replies nobody asked "
-                           "for; cut off")
-                return
-        if command is not None and command.verb == "STARTTLS" and reply.code == 220:
-            self._tls_guard = True
-            if self._transport is not None:
-                self._transport.pause_reading()
-        for listener in self._listeners:
-            listener.on_reply(reply, command, bool(pending and pending.abandoned))
-        if pending is not None and not pending.future.done():
-            pending.future.set_result(reply)
-
-    def _unpaired(self, reply: Reply) -> None:
-        self._unasked_replies += 1
-        for listener in self._listeners:
-            listener.on_reply(reply, None, False)
+        return self.tls
 
     def _peek(self) -> bytes:
         """Bytes already in the socket, not yet read (the next-packet injection case)."""
@@ -348,23 +329,46 @@ class Connection(asyncio.Protocol):
 
     # -- closing -----------------------------------------------------------
 
-    def close(self) -> None:
-        if self._transport is not None:
-            self._close_reason = self._close_reason or "closed"
-            self._transport.close()
+    def close(self, reason: str | None = None, *, drop: bool = False) -> None:
+        """Hang up as asked (after QUIT, :close, :abort): the state says closed at once;
+        the socket follows within CLOSE_DEADLINE (see `finish`). With no `reason` there
+        is nothing to tell. `drop`: what is still buffered is thrown away, not sent (an
+        abandoned message)."""
+        self._handle(self.machine.close(reason or "closed", drop=drop, quiet=reason is None))
 
-    def abort(self, reason: str) -> None:
+    def drop(self, reason: str) -> None:
         """Drop the connection now: nothing more is read or written, and the
         listeners hear of it before this returns."""
-        self._close_reason = reason
+        self._handle(self.machine.close(reason, expected=False, drop=True))
+
+    async def finish(self) -> None:
+        """Wait until the socket is closed; a peer that does not answer a TLS close
+        within CLOSE_DEADLINE is dropped."""
+        if self.gone.done():
+            return
+        try:
+            async with asyncio.timeout(CLOSE_DEADLINE):
+                await asyncio.shield(self.gone)
+        except TimeoutError:
+            self._abort_transport()
+        except asyncio.CancelledError:
+            self._abort_transport()
+            raise
+
+    def _abort_transport(self) -> None:
         if self._transport is not None:
             self._transport.abort()
-        self.connection_lost(None)
 
 
 def _preview(data: bytes) -> str:
     text = data[:60].decode("ascii", "backslashreplace")
     return repr(text) + ("…" if len(data) > 60 else "")
+
+
+def _not_now(err: NotNow) -> ServerClosed | ConnectionFailed:
+    if str(err) == "not connected":
+        return ServerClosed("not connected", "use :connect HOST or :reconnect")
+    return ConnectionFailed(f"not sent: {err}")
 
 
 def _describe_oserror(err: BaseException) -> str:

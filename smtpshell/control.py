@@ -1,5 +1,5 @@
 """Helpers for the session itself: :help, :connect, :reconnect, :close, :quit,
-:ehlo, :starttls, :expect, :safe.
+:abort, :ehlo, :starttls, :expect, :resync, :safe.
 
 Owns: those helpers and the :help overview.
 Must not: touch the connection except through the Engine.
@@ -23,7 +23,8 @@ _CODE_PATTERN = re.compile(r"[1-5](\d\d|\dx|xx)")  # 250, 25x, 5xx — a digit n
 
 
 class SessionHelpers:
-    """:help, :connect, :reconnect, :close, :quit, :ehlo, :starttls, :expect, :safe."""
+    """:help, :connect, :reconnect, :close, :quit, :abort, :ehlo, :starttls, :expect,
+    :resync, :safe."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -48,8 +49,8 @@ class SessionHelpers:
                         f"example: {verb.example}")
 
     @helper(":connect HOST[:PORT] [--tls|--starttls|--plain] | --mx DOMAIN [--port N]",
-            "connect to another server (QUIT to the current one first); --mx: to a domain's "
-            "mail servers, on this session's port unless --port",
+            "connect to another server (the current one gets QUIT once the new one answers); "
+            "--mx: to a domain's mail servers, on this session's port unless --port",
             options=("--tls", "--starttls", "--plain", "--mx=", "--port="), max_args=1)
     async def connect(self, args: Args) -> None:
         engine, domain = self.engine, args.value("--mx")
@@ -64,42 +65,57 @@ class SessionHelpers:
                                 if args.flag("--starttls") else None)
         port = port or (465 if mode == "tls" else 25)
         mode = implied_mode(port, mode, args.flag("--plain"))
-        await engine.hang_up(quit_first=True)
         if domain:
-            await engine.open_mx(domain, port, mode)
+            await engine.dialer.open_mx(domain, port, mode)
             return
         base = engine.target or Target(host)
-        await engine.open_target(replace(base, host=host, port=port, mode=mode,
+        await engine.dialer.open_target(replace(base, host=host, port=port, mode=mode,
                                          server_name=None))
 
     @helper(":reconnect", "connect again to the same server, the same way")
     async def reconnect(self, args: Args) -> None:
         if self.engine.target is None:
             raise UsageError("there is nowhere to reconnect to", "use :connect HOST")
-        await self.engine.hang_up(quit_first=False)
-        await self.engine.open_target(self.engine.target)
+        await self.engine.dialer.hang_up(quit_first=False)
+        await self.engine.dialer.open_target(self.engine.target)
 
     @helper(":close", "close the connection without QUIT", needs_connection=True)
     async def close(self, args: Args) -> None:
-        await self.engine.hang_up(quit_first=False)
+        await self.engine.dialer.hang_up(quit_first=False)
         self.engine.note("closed; :reconnect to connect again")
 
     @helper(":quit", "send QUIT (when connected) and leave")
     async def quit(self, args: Args) -> None:
-        await self.engine.hang_up(quit_first=True)
+        await self.engine.dialer.hang_up(quit_first=True)
         self.engine.finished = True
+
+    @helper(":abort", "in DATA mode: abandon the message (SMTP can only do that by closing "
+            "the connection: it asks first)")
+    async def abort(self, args: Args) -> None:
+        engine = self.engine
+        if not engine.state.in_data:
+            raise UsageError("there is no message being written to abort",
+                             "RSET ends a transaction; :close ends the connection")
+        question = ("SMTP has no way to take back DATA but to close the connection: the "
+                    "message is abandoned, nothing is delivered, and the session ends. Close?")
+        if not engine.script and not await engine.ui.confirm(question):
+            engine.note("the message goes on; a line with only '.' ends it")
+            return
+        engine.connection().close("the message was abandoned (:abort) before the final '.', "
+                                  "so nothing was delivered", drop=True)
+        engine.note(":reconnect starts a new session")
 
     @helper(":ehlo [NAME]", "EHLO with a default name; the reply becomes the capability set",
             max_args=1, needs_connection=True)
     async def ehlo(self, args: Args) -> None:
-        await self.engine.ehlo(args.positional[0] if args.positional else None)
+        await self.engine.dialer.ehlo(args.positional[0] if args.positional else None)
 
     @helper(":starttls", "STARTTLS, handshake, certificate check, EHLO again",
             needs_connection=True)
     async def starttls(self, args: Args) -> None:
         if not await self.engine.allowed(safety.check_command("STARTTLS", self.engine.state)):
             return
-        await self.engine.starttls(ehlo_after=True, fail_closed=True)
+        await self.engine.dialer.starttls(ehlo_after=True, fail_closed=True)
 
     @helper(":expect CODE[,CODE…]", "the next reply must have this code (250, 5xx, 55x)",
             min_args=1, max_args=1)
@@ -119,7 +135,6 @@ class SessionHelpers:
         except ValueError:
             raise UsageError(f"{args.positional[0]!r} is not a number of seconds") from None
         came = await engine.connection().settle(seconds)
-        engine.state.out_of_step = False
         if came:
             engine.note("in step: every reply is paired with its command again")
         else:

@@ -17,6 +17,7 @@ from .errors import UsageError
 from .escapes import unescape
 from .knowledge import NOT_PIPELINED, PIPELINE_LAST
 from .protocol import Command
+from .redact import is_secret
 
 __all__ = ["FlowHelpers"]
 
@@ -52,9 +53,10 @@ class FlowHelpers:
                              "turn it off first with :safe off (for testing your own server)")
         data = unescape(args.raw)
         replies = data.count(b"\n")
-        secret = safety.is_secret(data.decode("utf-8", "replace"), engine.state)
-        futures = engine.connection().send_raw(data, replies, secret)
-        await engine.await_replies(futures, ["raw"] * replies)
+        state = engine.state
+        secret = is_secret(data.decode("utf-8", "replace"), state.auth_dialog, state.secrets)
+        pending = engine.connection().send_raw(data, replies, secret)
+        await engine.await_replies(pending, ["raw"] * replies)
 
     @helper(":sleep SECONDS", "wait (for scripts: a server's greeting delay, a rate limit)",
             min_args=1, max_args=1)

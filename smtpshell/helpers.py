@@ -12,12 +12,12 @@ from collections.abc import Callable, Sequence
 from .auth import AuthHelpers
 from .commands import UI, Engine, HelperInfo, helper_infos
 from .config import Settings
-from .connection import Listener
 from .control import SessionHelpers
 from .flow import FlowHelpers
 from .info import InfoHelpers
 from .message import MessageHelpers
 from .session import SessionState
+from .traffic import Listener
 
 __all__ = ["BUILTIN", "builtin_helpers", "make_engine"]
 

@@ -7,16 +7,13 @@ Must not: send anything to the server.
 
 from __future__ import annotations
 
-import re
-
+from .codes import ENHANCED_CODE
 from .commands import Args, Engine, helper
 from .errors import UsageError
 from .render import format_caps, format_cert, format_explain, format_tls
 from .tls import summarize
 
 __all__ = ["InfoHelpers"]
-
-_ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 
 
 class InfoHelpers:
@@ -81,7 +78,7 @@ class InfoHelpers:
                 raise UsageError("no reply to explain yet", ":explain 550 5.7.1, for example")
             words = [str(reply.code)] + ([reply.enhanced] if reply.enhanced else [])
         code, enhanced = words[0], words[1] if len(words) > 1 else None
-        if not (code.isdigit() and len(code) == 3) or (enhanced and not _ENHANCED.fullmatch(
+        if not (code.isdigit() and len(code) == 3) or (enhanced and not ENHANCED_CODE.fullmatch(
                 enhanced)):
             raise UsageError(f"{' '.join(words)!r} is not a reply code",
                              "write it as 550, or 550 5.7.1")

@@ -12,6 +12,8 @@ from collections.abc import Container
 from dataclasses import dataclass
 
 __all__ = [
+    "AUTH_RESPONSE_LINE",
+    "COMMAND_LINE",
     "CONNECT_TIMEOUT",
     "EXTENSIONS",
     "HEADERS",
@@ -21,6 +23,7 @@ __all__ = [
     "PIPELINE_LAST",
     "REPLY_TIMEOUTS",
     "SCLIENT_TRAPS",
+    "TEXT_LINE",
     "VERBS",
     "Extension",
     "Param",
@@ -138,6 +141,7 @@ class Param:
     meaning: str
     values: tuple[str, ...] = ()  # the allowed values; empty: see `shape`
     shape: str = "text"  # "none" (a bare keyword), "number", "text", or "list" (of `values`)
+    room: tuple[int, str] = (0, "")  # octets it adds to the command's line limit, and where
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,8 @@ EXTENSIONS: dict[str, Extension] = {
         Extension("ATRN", "authenticated TURN: the server may send queued mail back to you",
                   "RFC 2645"),
         Extension("AUTH", "authentication; the words after it are the mechanisms offered",
-                  "RFC 4954", (Param("AUTH", "MAIL", "the authenticated submitter, or <>"),)),
+                  "RFC 4954", (Param("AUTH", "MAIL", "the authenticated submitter, or <>",
+                                     room=(500, "RFC 4954 §3")),)),
         Extension("BINARYMIME", "accepts binary message bodies (sent with BDAT only)",
                   "RFC 3030", (Param("BODY", "MAIL", "what the body holds", ("BINARYMIME",)),)),
         Extension("BURL", "the message may be fetched from an IMAP URL instead of sent",
@@ -176,11 +181,14 @@ EXTENSIONS: dict[str, Extension] = {
         Extension("DSN", "delivery status notifications: ask for success/failure reports",
                   "RFC 3461", (
                       Param("RET", "MAIL", "return the full message or only its headers",
-                            ("FULL", "HDRS")),
-                      Param("ENVID", "MAIL", "an envelope id echoed in the reports (xtext)"),
+                            ("FULL", "HDRS"), room=(100, "RFC 3461 §3")),
+                      Param("ENVID", "MAIL", "an envelope id echoed in the reports (xtext)",
+                            room=(100, "RFC 3461 §3")),
                       Param("NOTIFY", "RCPT", "when to report: NEVER, or SUCCESS,FAILURE,DELAY",
-                            ("NEVER", "SUCCESS", "FAILURE", "DELAY"), "list"),
-                      Param("ORCPT", "RCPT", "the original recipient, as rfc822;address"),
+                            ("NEVER", "SUCCESS", "FAILURE", "DELAY"), "list",
+                            room=(500, "RFC 3461 §3")),
+                      Param("ORCPT", "RCPT", "the original recipient, as rfc822;address",
+                            room=(500, "RFC 3461 §3")),
                   )),
         Extension("ENHANCEDSTATUSCODES", "replies carry codes like 5.7.1 (class.subject.detail)",
                   "RFC 2034"),
@@ -211,10 +219,10 @@ EXTENSIONS: dict[str, Extension] = {
                   "RFC 7293", (Param("RRVS", "RCPT", "a date-time, optionally ;C or ;R"),)),
         Extension("SIZE", "the largest message accepted, in bytes (0: no fixed limit)",
                   "RFC 1870", (Param("SIZE", "MAIL", "the message size in bytes",
-                                     shape="number"),)),
+                                     shape="number", room=(26, "RFC 1870 §3")),)),
         Extension("SMTPUTF8", "UTF-8 in addresses and headers", "RFC 6531",
                   (Param("SMTPUTF8", "MAIL", "this message uses UTF-8 addresses",
-                         shape="none"),)),
+                         shape="none", room=(10, "RFC 6531 §3.1")),)),
         Extension("STARTTLS", "the connection can be upgraded to TLS (:starttls)", "RFC 3207"),
         Extension("SUBMITTER", "the responsible submitter (Sender-ID)", "RFC 4405",
                   (Param("SUBMITTER", "MAIL", "the submitter's mailbox"),)),
@@ -233,6 +241,11 @@ def params_for(command: str, capabilities: Container[str]) -> list[tuple[Param, 
             found += [(p, ext) for p in ext.params if p.command == command]
     return found
 
+
+# Line limits, in octets with the CRLF.
+COMMAND_LINE = (512, "RFC 5321 §4.5.3.1.4")  # MAIL and RCPT parameters may add room (Param.room)
+TEXT_LINE = (1000, "RFC 5321 §4.5.3.1.6")  # the dot added for transparency does not count
+AUTH_RESPONSE_LINE = (12288, "RFC 4954 §4")  # an answer to a 334 (the AUTH line itself: 512)
 
 # RFC 2920 §3.1: these end a pipelined group (their reply decides what may follow).
 # AUTH (RFC 4954 §4), STARTTLS (RFC 3207 §4.2) and BDAT with its payload are

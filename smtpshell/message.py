@@ -11,29 +11,23 @@ connection instead, so nothing half-written is delivered.
 
 from __future__ import annotations
 
-import asyncio
 import mimetypes
 import os
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from . import safety
 from .commands import Args, Engine, helper
-from .errors import ConnectionFailed, UsageError
+from .errors import UsageError
 from .knowledge import EXTENSIONS
-from .protocol import Command, Reply, crlf_lines, dot_stuff
-from .safety import TEXT_LIMIT
+from .payload import Source, send_bdat, send_data
+from .protocol import Command, Reply
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
 __all__ = ["MessageHelpers", "build_message"]
 
-CHUNK = 64 * 1024
-BDAT_CHUNK = 1024 * 1024
-PROGRESS_FROM = 1024 * 1024  # show a progress bar for files larger than this
 _BARE = {p.name for e in EXTENSIONS.values() for p in e.params if p.shape == "none"}
 
 
@@ -82,59 +76,34 @@ class MessageHelpers:
         return await self.engine.send_command(" ".join([f"{verb} {keyword}:<{address}>",
                                                         *params]))
 
-    @helper(":data [FILE]", "DATA, then FILE streamed (CRLF-normalised, dot-stuffed, one "
-            "final '.'); without FILE, type the message", max_args=1, needs_connection=True,
+    @helper(":data [FILE]", "DATA, then FILE streamed (CRLF-normalised, dot-stuffed, "
+            "checked line by line, one final '.'); FILE may be a pipe or - for stdin; "
+            "without FILE, type the message", max_args=1, needs_connection=True,
             takes_files=True)
     async def data(self, args: Args) -> None:
         if not args.positional:
             await self.engine.send_command("DATA")
             return
-        path = args.positional[0]
-        size = _file_size(path)
-        if not await self.engine.allowed(_scan(path, self.engine)):
-            return
-        reply = await self.engine.send_command("DATA")
-        if reply is not None and reply.code == 354:
-            await self.stream(_read_chunks(path), size, os.path.basename(path))
-
-    async def stream(self, chunks: Iterator[bytes], size: int, label: str) -> Reply:
-        """The message text, then the end of data; Ctrl-C or a failure closes instead."""
-        conn = self.engine.connection()
+        source = await Source.open(_path(args.positional[0]))
         try:
-            with _progress(self.engine, f"sending {label}", size) as advance:
-                for piece in dot_stuff(crlf_lines(_counted(chunks, advance))):
-                    await conn.send_text(piece, echo=False,
-                                         timeout=self.engine.timeout("data-block"))
-        except BaseException:
-            conn.abort("the message was interrupted: the connection was closed so that "
-                       "no partial message is delivered")
-            raise
-        return await self.engine.end_data(echo=True)
+            await send_data(self.engine, source)
+        finally:
+            source.close()
 
     @helper(":bdat FILE", "CHUNKING: FILE in BDAT chunks, the sizes computed, the last "
-            "marked LAST", min_args=1, max_args=1, needs_connection=True, takes_files=True)
+            "marked LAST; after MAIL … BODY=BINARYMIME the bytes go untouched", min_args=1,
+            max_args=1, needs_connection=True, takes_files=True)
     async def bdat(self, args: Args) -> None:
         engine = self.engine
         caps = engine.state.capabilities
         if engine.state.safe and (caps is None or "CHUNKING" not in caps):
             raise UsageError("the server did not advertise CHUNKING, so BDAT would be refused",
                              "use :data FILE, or :safe off to try anyway")
-        path = args.positional[0]
-        size = _file_size(path)
-        if not await engine.allowed(safety.check_command(f"BDAT {size} LAST", engine.state)):
-            return
-        conn = engine.connection()
+        source = await Source.open(_path(args.positional[0]))
         try:
-            with _progress(engine, f"sending {os.path.basename(path)}", size) as advance:
-                chunks = _counted(_read_chunks(path), advance)
-                for chunk, last in _sized(crlf_lines(chunks), BDAT_CHUNK):
-                    line = f"BDAT {len(chunk)}" + (" LAST" if last else "")
-                    reply = await engine.request(Command(line), payload=chunk)
-                    if reply.code != 250:
-                        return
-        except (ConnectionFailed, asyncio.CancelledError):
-            conn.abort("the message was interrupted: the connection was closed")
-            raise
+            await send_bdat(engine, source, binary=engine.state.machine.body == "BINARYMIME")
+        finally:
+            source.close()
 
     @helper(":send --from A --to B [--to C…] [--cc C] [--subject S] [--body T | --body-file F]"
             " [--header 'K: V'] [--attach F]",
@@ -159,11 +128,9 @@ class MessageHelpers:
             accepted += reply is not None and reply.code in (250, 251)
         if not accepted:
             self.engine.note("no recipient was accepted; RSET ends the transaction", "warning")
-            await self.engine.send_command("RSET")
+            await self.engine.request(Command("RSET"), judged=False)
             return
-        reply = await self.engine.send_command("DATA")
-        if reply is not None and reply.code == 354:
-            await self.stream(iter([data]), len(data), "the message")
+        await send_data(self.engine, Source("the message", data=data, size=len(data)))
 
 
 @dataclass(frozen=True)
@@ -207,7 +174,8 @@ def build_message(args: Args) -> Composed:
         raise UsageError(f"cannot build the message: {err}") from None
     for path in args.values("--attach"):
         _attach(message, path)
-    recipients = [a for _, a in getaddresses([fields["To"], fields["Cc"], bcc]) if a]
+    listed = [f for f in (fields["To"], fields["Cc"], bcc) if f]  # 3.13 refuses empty fields
+    recipients = [a for _, a in getaddresses(listed) if a]
     if not sender or not recipients:
         raise UsageError(":send needs --from and at least one --to",
                          "addresses may be bare or Name <address>")
@@ -275,70 +243,6 @@ def _is_param(word: str) -> bool:
     return "=" in word or word.upper() in _BARE
 
 
-def _file_size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError as err:
-        raise UsageError(f"cannot read {path}: {err.strerror}") from None
-
-
-def _read_chunks(path: str) -> Iterator[bytes]:
-    try:
-        handle: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed when the iterator ends
-    except OSError as err:
-        raise UsageError(f"cannot read {path}: {err.strerror}") from None
-    with handle:
-        while chunk := handle.read(CHUNK):
-            yield chunk
-
-
-def _scan(path: str, engine: Engine) -> safety.Verdict:
-    """Read the file once, streaming, for lines over the limit and 8-bit bytes."""
-    longest, current, eight_bit, nul = 0, 0, False, False  # octets, CRLF included
-    for chunk in crlf_lines(_read_chunks(path)):
-        eight_bit = eight_bit or not chunk.isascii()
-        nul = nul or b"\0" in chunk
-        first, *rest = chunk.split(b"\n")
-        current += len(first)
-        for part in rest:  # each LF ends the line being counted
-            longest, current = max(longest, current + 1), len(part)
-    caps = engine.state.capabilities
-    size, limit = os.path.getsize(path), caps.size if caps else None
-    if engine.state.safe and limit and size > limit:
-        return safety.Verdict("refuse", f"Not sent: {path} is {size} bytes; the server's SIZE "
-                              f"limit is {limit} (RFC 1870).", ":safe off sends it anyway")
-    if engine.state.safe and nul:
-        return safety.Verdict("refuse", f"Not sent: {path} holds NUL bytes; a server that "
-                              "drops them can find an end of data inside the message (SMTP "
-                              "smuggling).", ":safe off sends it anyway")
-    if engine.state.safe and longest + 1 > TEXT_LIMIT:  # +1: a stuffed dot
-        return safety.Verdict("refuse", f"Not sent: {path} has a line of {longest} octets; "
-                              f"RFC 5321 §4.5.3.1.6 allows {TEXT_LIMIT} with CRLF.",
-                              "wrap the lines, or encode the content (base64, QP)")
-    if eight_bit and engine.state.safe and (caps is None or "8BITMIME" not in caps):
-        return safety.Verdict("send", "Warning: the file holds 8-bit bytes, but the server did "
-                              "not advertise 8BITMIME (RFC 6152).")
-    return safety.SEND
-
-
-def _counted(chunks: Iterator[bytes], advance: Callable[[int], None]) -> Iterator[bytes]:
-    """Progress is counted in bytes of the file read, so it ends at 100%."""
-    for chunk in chunks:
-        yield chunk
-        advance(len(chunk))
-
-
-def _sized(chunks: Iterator[bytes], size: int) -> Iterator[tuple[bytes, bool]]:
-    """Re-cut a stream into pieces of `size`, telling which one is the last."""
-    buffer = bytearray()
-    for chunk in chunks:
-        buffer += chunk
-        while len(buffer) > size:
-            yield bytes(buffer[:size]), False
-            del buffer[:size]
-    yield bytes(buffer), True
-
-
-def _progress(engine: Engine, label: str, total: int
-              ) -> AbstractContextManager[Callable[[int], None]]:
-    return engine.ui.progress(label, total if total > PROGRESS_FROM else 0)
+def _path(word: str) -> str:
+    """`-` is standard input, as for every Unix tool."""
+    return "/dev/stdin" if word == "-" else word

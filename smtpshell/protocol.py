@@ -13,12 +13,14 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from .codes import ENHANCED_CODE
 from .errors import ProtocolViolation
 
 __all__ = [
+    "ADDRESS",
     "MAX_REPLY_BYTES",
     "MAX_REPLY_LINE",
     "Capabilities",
@@ -26,11 +28,12 @@ __all__ = [
     "Reply",
     "ReplyParser",
     "ReplyTooLarge",
+    "TextEncoder",
+    "TextProblem",
     "auth_plain",
     "b64",
+    "b64_text",
     "cram_md5",
-    "crlf_lines",
-    "dot_stuff",
     "encode_data",
     "stuff_line",
     "unb64",
@@ -42,7 +45,7 @@ MAX_REPLY_BYTES = 256 * 1024  # one reply, all lines; a larger one is a flood
 RFC_REPLY_LINE = 512
 
 _CODE_LINE = re.compile(r"([1-5][0-9][0-9])([ -]|$)")
-_ENHANCED = re.compile(r"([245])\.([0-9]{1,3})\.([0-9]{1,3})(?=\s|$)")
+ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>")  # an address in <brackets>, as MAIL/RCPT write it
 
 
 @dataclass(frozen=True)
@@ -73,12 +76,14 @@ class Reply:
 
     `lines` are the lines as received (decoded, line ending removed); `code`
     is None for text that is not an SMTP reply at all (an SSH banner, say).
-    `problems` names every way the reply broke the rules.
+    `problems` names every way the reply broke the rules; `fault`, set by the
+    client machine, why it cannot count as a success for the command it answers.
     """
 
     code: int | None
     lines: tuple[str, ...]
     problems: tuple[str, ...] = ()
+    fault: str | None = None
 
     @property
     def texts(self) -> tuple[str, ...]:
@@ -90,8 +95,9 @@ class Reply:
         """The RFC 3463 enhanced status code of the first line, if it has one."""
         if self.code is None or not self.texts:
             return None
-        match = _ENHANCED.match(self.texts[0])
-        return match.group(0) if match else None
+        match = ENHANCED_CODE.match(self.texts[0])
+        return match.group(0) if match and self.texts[0][match.end():match.end() + 1] in (
+            "", " ", "\t") else None
 
     @property
     def klass(self) -> int:
@@ -101,6 +107,11 @@ class Reply:
     @property
     def is_error(self) -> bool:
         return self.klass in (4, 5)
+
+    @property
+    def failed(self) -> bool:
+        """Not a success: 4yz, 5yz, or a reply that is no valid answer (`fault`)."""
+        return self.is_error or self.fault is not None or self.code is None
 
     def __str__(self) -> str:
         return "\n".join(self.lines)
@@ -311,6 +322,14 @@ def b64(data: str | bytes) -> str:
     return base64.b64encode(data.encode("utf-8") if isinstance(data, str) else data).decode()
 
 
+def b64_text(text: str) -> str | None:
+    """What base64 decodes to as UTF-8 text, or None if it is not that."""
+    try:
+        return unb64(text).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
 def unb64(text: str) -> bytes:
     """Strict base64 decoding; raises ValueError with a sentence on bad input."""
     try:
@@ -341,41 +360,81 @@ def stuff_line(line: str) -> bytes:
     return (b"." + data if data.startswith(b".") else data) + b"\r\n"
 
 
-def crlf_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Normalise line endings, streaming: CRLF, bare CR and bare LF all become
-    CRLF, and text that does not end with a line break gets one."""
-    at_line_start = True
-    skip_lf = False  # the previous chunk ended in CR: a leading LF completes it
-    for chunk in chunks:
-        if skip_lf and chunk.startswith(b"\n"):
+class TextProblem(ValueError):
+    """Message text that breaks a rule; `str()` says which, and where."""
+
+
+class TextEncoder:
+    """Message text to its wire form, streaming, chunk by chunk, memory flat.
+
+    Line ends are normalised first (CRLF, bare CR and bare LF all become CRLF,
+    also when a CR and its LF arrive in different chunks), dots second (`stuff`:
+    a line starting with '.' gets another, RFC 5321 §4.5.2), so no byte sequence
+    in the input can end DATA early. With `check_line`, each line is checked as
+    it passes: a NUL, or a line `check_line(octets)` objects to (its octets as
+    written, without CRLF or a stuffed dot) raises TextProblem. `binary` passes
+    the bytes untouched (BDAT with BODY=BINARYMIME).
+    """
+
+    def __init__(self, *, stuff: bool = True,
+                 check_line: Callable[[int], str | None] | None = None,
+                 binary: bool = False) -> None:
+        self._stuff, self._check_line, self._binary = stuff, check_line, binary
+        self.octets = 0  # of input taken
+        self.lines = 0  # lines ended so far
+        self.eight_bit = False
+        self._line = 0  # octets of the line not yet ended
+        self._cr = False  # the last chunk ended in CR: a leading LF belongs to it
+
+    def feed(self, chunk: bytes) -> bytes:
+        self.octets += len(chunk)
+        if self._binary:
+            return chunk
+        if self._cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]
         if not chunk:
-            continue
-        skip_lf = chunk.endswith(b"\r")
-        text = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
-        at_line_start = text.endswith(b"\n")
-        yield text
-    if not at_line_start:
-        yield b"\r\n"
+            return b""
+        self._cr = chunk.endswith(b"\r")
+        text = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        self._check(text)
+        self.eight_bit = self.eight_bit or not text.isascii()
+        if self._stuff:
+            text = text.replace(b"\n.", b"\n..")
+            if self._line == 0 and text.startswith(b"."):
+                text = b"." + text
+        last_end = text.rfind(b"\n")
+        self.lines += text.count(b"\n")
+        self._line = self._line + len(text) if last_end < 0 else len(text) - last_end - 1
+        return text.replace(b"\n", b"\r\n")
 
+    def _check(self, text: bytes) -> None:
+        if self._check_line is None:
+            return
+        if b"\0" in text:
+            line = self.lines + text.count(b"\n", 0, text.index(b"\0")) + 1
+            raise TextProblem(f"line {line} holds a NUL byte, which a server that drops it "
+                              "can turn into an end of data (SMTP smuggling)")
+        parts = text.split(b"\n")
+        lengths = [self._line + len(parts[0]), *map(len, parts[1:])]
+        longest = max(lengths)
+        problem = self._check_line(longest)
+        if problem:
+            line = self.lines + lengths.index(longest) + 1
+            raise TextProblem(f"line {line} is {problem}")
 
-def dot_stuff(lines: Iterable[bytes]) -> Iterator[bytes]:
-    """RFC 5321 §4.5.2 on CRLF-normalised text: a line starting with '.' gets another."""
-    at_line_start = True
-    for chunk in lines:
-        text = chunk.replace(b"\n.", b"\n..")
-        if at_line_start and text.startswith(b"."):
-            text = b"." + text
-        at_line_start = text.endswith(b"\n")
-        yield text
+    def end(self) -> bytes:
+        """What completes the text: a CRLF if it did not end with a line break."""
+        if self._binary or self._line == 0:
+            return b""
+        self._line = 0
+        self.lines += 1
+        return b"\r\n"
 
 
 def encode_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Message bytes as DATA wants them, ending with exactly one CRLF.CRLF.
-
-    Line endings are normalised first, dot-stuffing second, so no byte
-    sequence in the input can end the data early (no SMTP smuggling).
-    Works chunk by chunk: memory stays flat however large the input.
-    """
-    yield from dot_stuff(crlf_lines(chunks))
+    """Message bytes as DATA wants them, ending with exactly one CRLF.CRLF (no checks)."""
+    encoder = TextEncoder()
+    for chunk in chunks:
+        yield encoder.feed(chunk)
+    yield encoder.end()
     yield b".\r\n"

@@ -1,22 +1,73 @@
-"""Secrets out of everything written down: transcripts, script output.
+"""What counts as a secret, and secrets out of everything written down or shown.
 
-Owns: `secret_forms` (a secret and every base64 form it can take inside a
-longer base64 string), `redact` (replace them with ********) and
-`redact_command` (the secret part of an AUTH line or an AUTH answer).
+Owns the one rule for secrets: `is_secret` (may this line be written down?),
+`wire_secrets` (the password or token a line sent carries), `secret_forms`
+(a secret and every base64 form it can take inside a longer base64 string),
+`carries` (does a line hold any of them, plainly or inside its base64),
+`redact` and `redact_command` (replace them with ********) and `sent_lines`.
 Must not: keep secrets itself (SessionState holds the set) or do I/O.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable
 
-from .protocol import Command
+from .protocol import Command, b64_text
 
-__all__ = ["MASK", "redact", "redact_command", "secret_forms", "sent_lines"]
+__all__ = ["MASK", "carries", "is_secret", "redact", "redact_command", "secret_forms",
+           "sent_lines", "wire_secrets"]
 
 MASK = "********"
 MIN_FORM = 4  # shorter fragments would mask ordinary words
+# an AUTH line with a response, wherever it stands (typed, pipelined after ';', raw)
+_AUTH_LINE = re.compile(r"(^|[\s;:>])AUTH\s+\S+\s+\S", re.IGNORECASE)
+
+
+def is_secret(line: str, auth_dialog: bool, secrets: Iterable[str]) -> bool:
+    """A line that must never reach history or a transcript unredacted: an AUTH line
+    (wherever it stands), an answer to a 334, or anything holding a secret seen."""
+    if auth_dialog or line.strip().split(" ", 1)[0].upper() == "AUTH":
+        return True
+    if _AUTH_LINE.search(line):
+        return True
+    return any(form in line for form in secrets)
+
+
+def wire_secrets(command: Command, mechanism: str, challenge: str | None) -> set[str]:
+    """The forms of the password or token a secret line carries. A user name is no
+    secret: the answer to a 'Username:' challenge, or AUTH LOGIN's initial response,
+    is masked as a line but not hunted for elsewhere (it is in MAIL FROM too)."""
+    if not command.secret:
+        return set()
+    words = command.line.split()
+    if command.verb == "AUTH":
+        if len(words) <= 2 or mechanism == "LOGIN":
+            return set()
+        payload = words[2]
+    elif challenge is not None and _asks_for_user(challenge):
+        return set()
+    else:
+        payload = command.line.strip()
+    decoded = b64_text(payload)
+    found = {payload, *_credential(mechanism, decoded)} if decoded is not None else {payload}
+    return {form for secret in found if secret for form in secret_forms(secret)}
+
+
+def _asks_for_user(challenge: str) -> bool:
+    text = challenge.lower()
+    return "user" in text and "pass" not in text
+
+
+def _credential(mechanism: str, decoded: str) -> list[str]:
+    """The secret part of a decoded response."""
+    if mechanism == "PLAIN":  # authzid NUL user NUL password (RFC 4616)
+        parts = decoded.split("\0")
+        return parts[2:] if len(parts) == 3 else [decoded]
+    if mechanism in ("XOAUTH2", "OAUTHBEARER"):  # user=… ^A auth=Bearer TOKEN ^A ^A
+        return [f.split(" ", 1)[-1] for f in decoded.split("\x01") if f.startswith("auth=")]
+    return [decoded]
 
 
 def secret_forms(secret: str) -> set[str]:
@@ -35,6 +86,14 @@ def secret_forms(secret: str) -> set[str]:
         if last - first >= MIN_FORM:
             forms.add(encoded[first:last])
     return forms
+
+
+def carries(line: str, forms: Iterable[str]) -> bool:
+    """Does the line hold one of these forms, as it stands or inside its last word's
+    base64 (an AUTH response)?"""
+    forms = list(forms)
+    decoded = b64_text(line.split()[-1]) if line.split() else None
+    return any(form in line or (decoded is not None and form in decoded) for form in forms)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

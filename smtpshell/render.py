@@ -11,20 +11,22 @@ change state.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from . import codes
-from .connection import Listener
 from .errors import SmtpShellError
 from .knowledge import EXTENSIONS, NON_SMTP_BANNERS
-from .protocol import Capabilities, Command, Reply, unb64
-from .redact import redact, sent_lines
+from .protocol import Capabilities, Command, Reply, b64_text
+from .redact import carries, redact, sent_lines
 from .session import Phase, SessionState, TlsInfo
-from .tls import CertSummary
+from .traffic import Listener
+
+if TYPE_CHECKING:
+    from .machine import Closed
+    from .tls import CertSummary
 
 __all__ = [
     "STYLE",
@@ -42,6 +44,7 @@ __all__ = [
     "format_reply",
     "format_sent",
     "format_tls",
+    "human_bytes",
     "inert",
     "plain",
     "prompt_text",
@@ -131,7 +134,7 @@ def format_reply(reply: Reply, command: Command | None = None, late: bool = Fals
     if command is None and reply.code is not None:
         out.append(styled("warning", "* unsolicited reply (no command was waiting):\n"))
     elif late:
-        out.append(styled("warning", f"* late reply to {_command_name(command)}:\n"))
+        out.append(styled("warning", f"* late reply to {command_name(command)}:\n"))
     klass = f"reply.{reply.klass}"
     enhanced = reply.enhanced
     for index, full in enumerate(reply.lines):
@@ -150,6 +153,8 @@ def format_reply(reply: Reply, command: Command | None = None, late: bool = Fals
         out.append(("", "\n"))
     for problem in reply.problems:
         out.append(styled("reply.problem", f"! server: {problem}\n"))
+    if reply.fault and reply.code is not None:
+        out.append(styled("reply.problem", f"! {reply.fault}: it counts as a failure\n"))
     kind = banner_kind(reply)
     if kind:
         out.append(styled("reply.problem", f"! this looks like {kind}, not an SMTP server\n"))
@@ -163,20 +168,22 @@ def banner_kind(reply: Reply) -> str | None:
                  if first.upper().startswith(prefix.upper())), None)
 
 
-def _command_name(command: Command | None) -> str:
-    if command is None or command.kind == "greeting":
+_PSEUDO = {"greeting": "the greeting", "data-end": "the end of the message (the final '.')",
+           "auth-answer": "an AUTH answer", "raw": "the :raw bytes"}
+
+
+def command_name(command: Command | None) -> str:
+    """A command as a person names it: 'MAIL FROM:<a@b>', 'the end of the message'."""
+    if command is None:
         return "the greeting"
-    if command.kind != "command" or command.secret:
-        return command.kind if command.kind != "command" else command.verb
-    return command.line
+    if command.kind in _PSEUDO:
+        return _PSEUDO[command.kind]
+    return command.verb if command.secret else command.line
 
 
 def _decoded(text: str) -> Fragments:
-    try:
-        decoded = base64.b64decode(text.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return []
-    return [styled("reply.decoded", f'  ← "{inert(decoded)}"')]
+    decoded = b64_text(text)
+    return [] if decoded is None else [styled("reply.decoded", f'  ← "{inert(decoded)}"')]
 
 
 def format_sent(command: Command | None, data: bytes, secrets: set[str] | None) -> Fragments:
@@ -184,6 +191,17 @@ def format_sent(command: Command | None, data: bytes, secrets: set[str] | None) 
     (scripts, whose output ends up in logs) the secrets are masked."""
     return [styled("sent", "".join(f"-> {inert(line)}\n"
                                    for line in sent_lines(command, data, secrets)))]
+
+
+def human_bytes(count: float) -> str:
+    """1536 -> '1.5 KB': sizes in the units a person reads (powers of 1000, as disks)."""
+    if count < 1000:
+        return f"{count:.0f} bytes"
+    for unit in ("KB", "MB"):
+        count /= 1000
+        if count < 1000:
+            return f"{count:.1f} {unit}"
+    return f"{count / 1000:.1f} GB"
 
 
 def format_note(text: str, kind: str = "note") -> Fragments:
@@ -360,19 +378,15 @@ class Screen(Listener):
             return
         secrets = self._secrets
         if secrets is None and command is not None and command.secret and \
-                self._derived_from_hidden(command):
+                carries(command.line, self._state.hidden):
             secrets = self._state.hidden  # a password typed hidden stays hidden
         self._sink(format_sent(command, data, secrets))
 
-    def _derived_from_hidden(self, command: Command) -> bool:
-        """Does this AUTH line carry (a base64 form of) a secret typed at a hidden prompt?"""
-        payload = command.line.split()[-1] if command.line else ""
-        try:
-            decoded = unb64(payload).decode("utf-8", "replace")
-        except ValueError:
-            decoded = ""
-        hidden = self._state.hidden
-        return any(form in command.line or form in decoded for form in hidden)
+    def on_connected(self, peer: tuple[str, int], tls: TlsInfo | None) -> None:
+        host = f"[{peer[0]}]" if ":" in peer[0] else peer[0]
+        if tls is not None:
+            self.on_tls(tls)
+        self._sink(format_note(f"connected to {host}:{peer[1]}, waiting for the greeting"))
 
     def on_reply(self, reply: Reply, command: Command | None, late: bool) -> None:
         if self._secrets:  # a server may echo a password back; scripts write logs
@@ -385,7 +399,8 @@ class Screen(Listener):
         verified = "certificate verified" if tls.verified else f"certificate {tls.verify_error}"
         self._sink(format_note(f"TLS is up: {tls.version}, {tls.cipher}, {verified}"))
 
-    def on_closed(self, reason: str) -> None:
-        if reason != "closed":  # after a 221 (or 421) the close was announced: no alarm
-            kind = "note" if self._state.closing else "warning"
-            self._sink(format_note(f"connection closed: {reason}", kind))
+    def on_closed(self, closed: Closed) -> None:
+        if closed.quiet:  # we hung up as asked (QUIT, :close), or the server did after 221
+            return
+        kind = "note" if closed.expected else "warning"  # after 221/421: no alarm
+        self._sink(format_note(f"connection closed: {closed.reason}", kind))

@@ -1,38 +1,35 @@
-"""Safe-mode policy: may this line leave the shell, and is it a secret?
+"""Safe-mode policy: may this line leave the shell?
 
-Owns: `check_command` and `check_text` (-> Verdict: send, refuse, confirm)
-and `is_secret`. Rules that hold whatever the mode (no second STARTTLS) are
-applied first; the rest only while `state.safe` is on.
+Owns: `check_command`, `check_answer` and `check_text` (-> Verdict: send,
+refuse, confirm), and the one line-length rule (`command_limit`,
+`text_line_problem`) that typed lines, helpers and message files all obey.
+Rules that hold whatever the mode (no second STARTTLS) are applied first;
+the rest only while `state.safe` is on.
 Must not: do I/O, send anything, or change state.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from .knowledge import EXTENSIONS, SCLIENT_TRAPS, Param
+from .knowledge import AUTH_RESPONSE_LINE, COMMAND_LINE, EXTENSIONS, SCLIENT_TRAPS, TEXT_LINE, Param
 from .protocol import Capabilities
 from .session import Phase, SessionState
 
 __all__ = [
-    "COMMAND_LIMIT",
     "SEND",
-    "TEXT_LIMIT",
     "Verdict",
+    "check_answer",
     "check_argument",
     "check_command",
     "check_params",
     "check_text",
+    "command_limit",
     "control_problem",
-    "is_secret",
+    "text_line_problem",
 ]
-
-COMMAND_LIMIT = 512  # octets with CRLF, RFC 5321 §4.5.3.1.4
-AUTH_LIMIT = 12288  # RFC 4954 §4: AUTH lines may be longer
-TEXT_LIMIT = 1000  # octets with CRLF, RFC 5321 §4.5.3.1.6
 
 
 @dataclass(frozen=True)
@@ -61,6 +58,50 @@ def control_problem(text: str) -> str | None:
     return None
 
 
+# -- line lengths: one rule for every line that leaves ---------------------------
+
+
+def command_limit(line: str) -> tuple[int, str]:
+    """The octets (with CRLF) this command line may take, and where that comes from:
+    512 (RFC 5321), plus the room MAIL and RCPT parameters add (AUTH= 500, …)."""
+    limit, source = COMMAND_LINE
+    verb = line.split(" ", 1)[0].upper()
+    if verb not in ("MAIL", "RCPT"):
+        return limit, source
+    used = {word.split("=", 1)[0].upper() for word in line.split()[2:]}
+    rooms: dict[str, tuple[int, str, str]] = {}
+    for ext in EXTENSIONS.values():
+        for param in ext.params:
+            if param.command == verb and param.name in used and param.room[0]:
+                best = rooms.get(ext.keyword)
+                if best is None or best[0] < param.room[0]:
+                    rooms[ext.keyword] = (param.room[0], param.room[1], param.name)
+    for room, where, name in rooms.values():
+        limit += room
+        source += f", +{room} for {name}= ({where})"
+    return limit, source
+
+
+def text_line_problem(octets: int) -> str | None:
+    """A line of message text of `octets` without its CRLF, as the user wrote it: the
+    dot added for transparency does not count (RFC 5321 §4.5.3.1.6)."""
+    limit, source = TEXT_LINE
+    if octets + 2 > limit:
+        return f"{octets + 2} octets with its CRLF, over the {limit} that {source} allows"
+    return None
+
+
+def _too_long(line: str, limit: tuple[int, str], what: str) -> Verdict | None:
+    size = len(line.encode("utf-8")) + 2
+    if size <= limit[0]:
+        return None
+    return Verdict("refuse", f"Not sent: {what} is {size} octets with CRLF; the limit is "
+                   f"{limit[0]} ({limit[1]}).")
+
+
+# -- verdicts -----------------------------------------------------------------
+
+
 def check_command(line: str, state: SessionState, order: bool = True) -> Verdict:
     """A raw command line. `order=False` skips the order hints (:pipeline judges a
     group before any of its replies has moved the state)."""
@@ -77,7 +118,17 @@ def check_command(line: str, state: SessionState, order: bool = True) -> Verdict
     return SEND
 
 
-def check_text(line: str, state: SessionState) -> Verdict:
+def check_answer(line: str, state: SessionState) -> Verdict:
+    """An answer to a 334: base64 (or '*'), on one line of at most 12,288 octets."""
+    if not state.safe:
+        return SEND
+    problem = control_problem(line)
+    if problem:
+        return Verdict("refuse", f"Not sent: the answer holds {problem}.")
+    return _too_long(line, AUTH_RESPONSE_LINE, "the answer") or SEND
+
+
+def check_text(line: str, state: SessionState, helpers: Container[str] = ()) -> Verdict:
     """A line of message text in DATA mode."""
     if not state.safe:
         return SEND
@@ -85,15 +136,29 @@ def check_text(line: str, state: SessionState) -> Verdict:
     if problem:
         return Verdict("refuse", f"Not sent: the line holds {problem}, which could end or "
                        "split the message on the server (SMTP smuggling).")
-    size = len(line.encode("utf-8")) + 2 + line.startswith(".")
-    if size > TEXT_LIMIT:
-        return Verdict("refuse", f"Not sent: the line is {size} octets; RFC 5321 §4.5.3.1.6 "
-                       f"allows {TEXT_LIMIT} with CRLF.", "wrap the line, or encode the body")
+    too_long = text_line_problem(len(line.encode("utf-8")))
+    if too_long:
+        return Verdict("refuse", f"Not sent: the line is {too_long}.",
+                       "wrap the line, or encode the body")
+    looks = _looks_like_a_command(line, helpers)
+    if looks:
+        return Verdict("confirm", f"In DATA mode every line is message text: {looks!r} would "
+                       "go into the message, not act as a command. :abort abandons the "
+                       "message; '.' alone ends it. Send it as text?")
     caps = state.capabilities
     if not line.isascii() and (caps is None or "8BITMIME" not in caps):
         return Verdict("send", "Warning: 8-bit text, but the server did not advertise "
                        "8BITMIME (RFC 6152); it may reject or mangle it.")
     return SEND
+
+
+def _looks_like_a_command(line: str, helpers: Container[str]) -> str | None:
+    word = line.strip().split(" ", 1)[0]
+    if word.startswith(":") and word[1:].lower() in helpers:
+        return word
+    if line.strip().upper() in ("RSET", "QUIT"):
+        return line.strip()
+    return None
 
 
 def check_argument(text: str, what: str) -> Verdict:
@@ -150,20 +215,6 @@ def _param_problem(offered: list[Param], has_value: bool, value: str,
     return None
 
 
-_AUTH_LINE = re.compile(r"(^|[\s;:>])AUTH\s+\S+\s+\S", re.IGNORECASE)
-
-
-def is_secret(line: str, state: SessionState) -> bool:
-    """A line that must never reach history or a transcript unredacted: an AUTH line
-    (wherever it stands: typed, pipelined, raw), an answer to a 334, or anything
-    holding a secret already seen."""
-    if state.auth_dialog or line.strip().split(" ", 1)[0].upper() == "AUTH":
-        return True
-    if _AUTH_LINE.search(line):
-        return True
-    return any(form in line for form in state.secrets)
-
-
 def _sclient_trap(line: str, verb: str, state: SessionState) -> Verdict | None:
     trap = SCLIENT_TRAPS.get(line.strip())
     if trap is None:
@@ -179,11 +230,14 @@ def _line_shape(line: str, verb: str, state: SessionState) -> Verdict | None:
     if problem:
         return Verdict("refuse", f"Not sent: the line holds {problem}; only whole lines ended "
                        "by CRLF leave the shell.", "use :raw with :safe off to send such bytes")
-    size = len(line.encode("utf-8")) + 2
-    limit = AUTH_LIMIT if verb == "AUTH" else COMMAND_LIMIT
-    if size > limit:
-        return Verdict("refuse", f"Not sent: the line is {size} octets; RFC 5321 §4.5.3.1.4 "
-                       f"allows {limit} with CRLF.")
+    too_long = _too_long(line, command_limit(line), "the line")
+    if too_long is not None and verb == "AUTH":
+        return Verdict("refuse", too_long.reason, f"send AUTH {_mechanism(line) or 'MECH'} "
+                       "alone; after the 334, the response may take up to "
+                       f"{AUTH_RESPONSE_LINE[0]:,} octets ({AUTH_RESPONSE_LINE[1]}); the AUTH "
+                       "helpers do this for you")
+    if too_long is not None:
+        return too_long
     caps = state.capabilities
     if not line.isascii() and (caps is None or "SMTPUTF8" not in caps):
         return Verdict("refuse", "Not sent: non-ASCII text in a command needs the SMTPUTF8 "
@@ -207,22 +261,37 @@ def _order_problem(line: str, verb: str, state: SessionState) -> str | None:
                 "the next reply may be that one (:resync or :reconnect first).")
     if state.closing and verb != "QUIT":
         return "The server said it is closing the connection (421/221); it will not act on this."
-    if verb == "AUTH" and state.tls is None:
+    return _auth_problem(line, verb, state) or _transaction_problem(verb, state)
+
+
+def _auth_problem(line: str, verb: str, state: SessionState) -> str | None:
+    if verb != "AUTH":
+        return None
+    if state.tls is None:
         return ("AUTH on a connection without TLS: anyone on the path can read the "
                 "credentials (base64 is not encryption).")
-    if verb == "AUTH" and state.tls is not None and not state.tls.verified:
+    if not state.tls.verified:
         return ("AUTH over TLS whose certificate was not verified: a man in the middle "
                 "could read the credentials.")
-    if verb == "AUTH" and state.capabilities is not None and (mechanism := _mechanism(
-            line)) and mechanism not in state.capabilities.auth_mechanisms:
+    mechanism = _mechanism(line)
+    if state.capabilities is not None and mechanism and \
+            mechanism not in state.capabilities.auth_mechanisms:
         offered = " ".join(state.capabilities.auth_mechanisms) or "no AUTH at all"
         return f"The server did not offer AUTH {mechanism} (it offers {offered})."
+    return None
+
+
+def _transaction_problem(verb: str, state: SessionState) -> str | None:
     if verb in ("AUTH", "MAIL") and not state.greeted:
         return f"{verb} before EHLO: the server does not know you yet (RFC 5321 §4.1.4)."
     if verb == "MAIL" and state.phase is not Phase.IDLE:
         return "A transaction is already open; MAIL now is an error (RSET first)."
     if verb == "RCPT" and state.phase not in (Phase.MAIL, Phase.RCPT):
         return "RCPT before MAIL: there is no transaction to add a recipient to."
-    if verb in ("DATA", "BDAT") and state.phase is not Phase.RCPT:
-        return f"{verb} before any accepted RCPT: the server will refuse it (503)."
+    if verb == "DATA" and state.machine.body == "BINARYMIME":
+        return "BODY=BINARYMIME must be sent with BDAT, not DATA (RFC 3030 §3)."
+    if verb == "DATA" and state.phase is not Phase.RCPT:
+        return "DATA before any accepted RCPT: the server will refuse it (503)."
+    if verb == "BDAT" and state.phase not in (Phase.RCPT, Phase.BDAT):
+        return "BDAT before any accepted RCPT: the server will refuse it (503)."
     return None

@@ -1,9 +1,12 @@
-"""The script front end: `--script FILE` and stdin that is not a TTY.
+"""The script front end: `--script FILE` (`-`, a pipe, a FIFO) and stdin that is not a TTY.
 
 Owns: reading script lines (LF ends a line, a CRLF file reads as plain lines,
-a UTF-8 BOM is skipped, `#` comments outside DATA), feeding them to the
-Engine one by one, each after the previous reply, and the exit status:
-0 done, 1 an unexpected 4xx/5xx or a line not sent, 2 usage, 3 connection.
+a UTF-8 BOM is skipped, `#` comments outside DATA), replaying a saved
+transcript (its typed lines again, each expecting the codes it earned then),
+feeding lines to the Engine one by one, each after the previous reply, and
+the exit status: 0 done, 1 an unexpected reply or a line not sent, 2 usage,
+3 the connection failed or was lost (no line runs after that), 141 nobody
+reads the output any more (a pipe closed early: the script ends quietly).
 Must not: import prompt_toolkit (scripts start fast), or ask anything.
 """
 
@@ -11,22 +14,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import getpass
+import os
+import re
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
 from typing import BinaryIO, TextIO
 
 from .commands import Engine
-from .errors import SmtpShellError, UsageError
+from .errors import ConnectionFailed, SmtpShellError, UsageError
+from .machine import Closed
 from .redact import MASK
 from .render import Fragments, format_error, format_note, plain
-from .session import Phase
-from .transcript import replay
+from .transcript import HEADER, ON_ITS_OWN, STOPPED
 
-__all__ = ["ScriptUI", "read_lines", "run_script"]
+__all__ = ["ScriptUI", "read_lines", "replay", "run_script"]
 
-EXIT_OK, EXIT_UNEXPECTED = 0, 1
+EXIT_OK, EXIT_UNEXPECTED, EXIT_LOST, EXIT_PIPE = 0, 1, 3, 141
+_LINE = re.compile(r"^(?:\S+ (?:plain|tls) +)?([ICS]):(?: (.*))?$")
+_EVENT = re.compile(r"^\S+ (?:plain|tls) +\*  (.*)$")
+_FINAL = re.compile(r"^([2-5]\d\d)(?: |$)")
 
 
 class ScriptUI:
@@ -36,10 +45,26 @@ class ScriptUI:
     def __init__(self, out: TextIO = sys.stdout, secrets: list[str] | None = None) -> None:
         self._out = out
         self._secrets = list(secrets or [])
+        self.gone = False  # the reader of the output went away (a closed pipe)
 
     def show(self, fragments: Fragments) -> None:
-        self._out.write(plain(fragments))
-        self._out.flush()
+        if self.gone:
+            return
+        try:
+            self._out.write(plain(fragments))
+            self._out.flush()
+        except OSError as err:  # a listener calls this from the event loop: never raise
+            if err.errno not in (errno.EPIPE, errno.EINVAL) and \
+                    not isinstance(err, BrokenPipeError):
+                raise
+            self._output_gone()
+
+    def _output_gone(self) -> None:
+        self.gone = True
+        if self._out is sys.stdout:  # Python would complain again when it flushes at exit
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
 
     async def confirm(self, question: str) -> bool:
         return False
@@ -58,6 +83,9 @@ class ScriptUI:
     def progress(self, label: str, total: int
                  ) -> AbstractContextManager[Callable[[int], None]]:
         return contextlib.nullcontext(lambda n: None)
+
+    def width(self) -> int | None:
+        return None  # scripts write logs: lines stay whole
 
 
 async def read_lines(source: BinaryIO) -> AsyncIterator[tuple[int, str]]:
@@ -79,10 +107,52 @@ async def read_lines(source: BinaryIO) -> AsyncIterator[tuple[int, str]]:
                                  "save the script as UTF-8") from None
 
 
+async def replay(lines: AsyncIterator[tuple[int, str]]
+                 ) -> AsyncIterator[tuple[int, str, tuple[str, ...] | None]]:
+    """Script lines as (number, text, expected codes): a transcript turned into its
+    inputs and the codes each earned then.
+
+    A file that starts with the transcript header replays its `I:` lines (what was
+    typed, helpers included); a hand-written RFC-style one its `C:` lines. What
+    smtpshell sent on its own (the QUIT at the end) belongs to no typed line; a
+    line where the script stopped is judged as it was then (its failure again).
+    Any other script passes through with no expectations.
+    """
+    step: tuple[int, str] | None = None
+    codes: list[str] = []
+    stopped = False
+    inputs = None  # "I" or "C", once the file has shown what it is
+    async for number, line in lines:
+        if inputs is None:
+            inputs = "I" if line.startswith(HEADER) else "C" if _LINE.match(line) else ""
+        if not inputs:
+            yield number, line, None
+            continue
+        event, match = _EVENT.match(line), _LINE.match(line)
+        if event is not None and step is not None and event.group(1) in (ON_ITS_OWN, STOPPED):
+            stopped = stopped or event.group(1) == STOPPED
+            if event.group(1) == ON_ITS_OWN:
+                yield (*step, _expectation(codes, stopped))
+                step = None
+        elif match is not None and match.group(1) == inputs:
+            if step is not None:
+                yield (*step, _expectation(codes, stopped))
+            step, codes, stopped = (number, match.group(2) or ""), [], False
+        elif match is not None and match.group(1) == "S" and step is not None and \
+                (final := _FINAL.match(match.group(2) or "")):
+            codes.append(final.group(1))
+    if step is not None:
+        yield (*step, _expectation(codes, stopped))
+
+
+def _expectation(codes: list[str], stopped: bool) -> tuple[str, ...] | None:
+    return None if stopped or not codes else tuple(dict.fromkeys(codes))
+
+
 async def _fill_secrets(engine: Engine, number: int, line: str) -> str:
     """A replayed transcript masks secrets: ask for each one again."""
     while MASK in line:
-        secret = await engine.ui.secret(f"secret for script line {number}: ")
+        secret = await engine.ask_secret(f"secret for script line {number}: ")
         if secret is None:
             raise UsageError(f"script line {number} holds a masked secret ({MASK}) and none "
                              "was given", "--secret-env NAME, or run it from a terminal")
@@ -102,26 +172,35 @@ async def run_script(engine: Engine, lines: AsyncIterator[tuple[int, str]],
     except SmtpShellError as err:
         engine.ui.show(format_error(err))
         status = err.exit_code
+    if _output_gone(engine):
+        status = EXIT_PIPE
     if not leave:
         return status
-    if engine.state.phase is Phase.DATA and engine.state.connected:
+    if engine.state.in_data:
         engine.ui.show(format_note("the script ended inside DATA: the message was not "
                                    "finished, so the connection was closed without '.'",
                                    "warning"))
-        await engine.hang_up(quit_first=False)
+        await engine.dialer.hang_up(quit_first=False)
         return status or EXIT_UNEXPECTED
     with contextlib.suppress(SmtpShellError):
-        await engine.hang_up(quit_first=True)
+        await engine.dialer.hang_up(quit_first=True)
     return status
 
 
-async def _run_lines(engine: Engine, lines: AsyncIterator[tuple[int, str, str | None]]
-                     ) -> int:
+def _output_gone(engine: Engine) -> bool:
+    return bool(getattr(engine.ui, "gone", False))
+
+
+async def _run_lines(engine: Engine,
+                     lines: AsyncIterator[tuple[int, str, tuple[str, ...] | None]]) -> int:
     warned = False
+    answered: int | None = None  # the last script line that earned a reply
     async for number, line, expected in lines:
-        if engine.finished:
+        if engine.finished or _output_gone(engine):
             break
-        if line.startswith("#") and engine.state.phase is not Phase.DATA:
+        if engine.lost is not None:
+            return _stop_lost(engine, engine.lost, number, answered)
+        if line.startswith("#") and not engine.state.in_data:
             continue
         if not warned and MASK not in line and engine.is_secret_line(line):
             warned = True
@@ -131,10 +210,30 @@ async def _run_lines(engine: Engine, lines: AsyncIterator[tuple[int, str, str | 
                 "--secret-env NAME keeps it out", "warning"))
         line = await _fill_secrets(engine, number, line)
         if expected:
-            engine.expect_next((expected,))
-        result = await engine.handle_line(line)
+            engine.expect_next(expected)
+        try:
+            result = await engine.handle_line(line)
+        except ConnectionFailed as err:
+            engine.ui.show(format_error(err))
+            engine.ui.show(format_note(_last(number, answered, "was not answered"), "error"))
+            return err.exit_code
+        if result.replies:
+            answered = number
         if result.refused or not result.expected:
             what = "was not sent" if result.refused else "got an unexpected reply"
+            if engine.transcript is not None:
+                engine.transcript.event(STOPPED)
             engine.ui.show(format_note(f"script line {number} {what}; stopping", "error"))
             return EXIT_UNEXPECTED
     return EXIT_OK
+
+
+def _stop_lost(engine: Engine, lost: Closed, number: int, answered: int | None) -> int:
+    engine.ui.show(format_note(f"the connection is gone ({lost.reason}), so no further "
+                               "line runs. " + _last(number, answered, "was not run"), "error"))
+    return EXIT_LOST
+
+
+def _last(number: int, answered: int | None, what: str) -> str:
+    last = f"line {answered}" if answered is not None else "no line"
+    return f"Script line {number} {what}; {last} was the last answered."

@@ -160,9 +160,11 @@ class _PracticeSMTP(SMTP):
     AuthLoginUsernameChallenge = "Username:"
     AuthLoginPasswordChallenge = "Password:"
 
-    def __init__(self, handler: _Handler, wire: bytearray | None, **kwargs: Any) -> None:
+    def __init__(self, handler: _Handler, wire: bytearray | None,
+                 sessions: set[_PracticeSMTP], **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._wire = wire
+        self._sessions = sessions
         self._chunked: Envelope | None = None  # the envelope the BDAT chunks belong to
         self._chunks = bytearray()
 
@@ -170,6 +172,16 @@ class _PracticeSMTP(SMTP):
         if self._wire is not None:
             self._wire += data
         super().data_received(data)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self._sessions.discard(self)
+        super().connection_lost(error)
+
+    def drop(self) -> None:
+        """Close the connection now, the socket under TLS included."""
+        for transport in (self._original_transport, self.transport):
+            if isinstance(transport, asyncio.Transport):
+                transport.abort()
 
     async def smtp_BDAT(self, arg: str | None) -> None:
         """RFC 3030 CHUNKING: exactly SIZE octets follow the command; LAST ends the message."""
@@ -216,6 +228,7 @@ class PracticeServer:
         self._notify = notify
         self._implicit = implicit_tls  # SMTPS (RFC 8314) instead of STARTTLS
         self._server: asyncio.AbstractServer | None = None
+        self._sessions: set[_PracticeSMTP] = set()
 
     @property
     def ca_pem(self) -> str:
@@ -236,21 +249,30 @@ class PracticeServer:
             if self._record:
                 wire = bytearray()
                 self.inbox.wire.append(wire)
-            return _PracticeSMTP(handler, wire, tls_context=None if self._implicit else ctx,
-                                 auth_require_tls=not self._implicit, enable_SMTPUTF8=True,
-                                 hostname="practice.smtpshell.test", ident="smtpshell practice",
-                                 authenticator=_authenticate, data_size_limit=self._size_limit,
-                                 loop=loop)
+            session = _PracticeSMTP(handler, wire, self._sessions,
+                                    tls_context=None if self._implicit else ctx,
+                                    auth_require_tls=not self._implicit, enable_SMTPUTF8=True,
+                                    hostname="practice.smtpshell.test",
+                                    ident="smtpshell practice", authenticator=_authenticate,
+                                    data_size_limit=self._size_limit, loop=loop)
+            self._sessions.add(session)
+            return session
 
         self._server = await loop.create_server(factory, self.host, self.port,
                                                 ssl=ctx if self._implicit else None)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        """Close the listener and every connection still open. Since Python 3.12.1
+        wait_closed() waits for all of them, and nothing closes a client that went
+        quiet (after STARTTLS, aiosmtpd keeps the socket under its own transport)."""
+        if self._server is None:
+            return
+        self._server.close()
+        for session in list(self._sessions):
+            session.drop()
+        await self._server.wait_closed()
+        self._server = None
 
 
 class InboxHelpers:

@@ -1,33 +1,34 @@
-"""Transcripts: writing a session down, and reading one back as a script.
+"""Transcripts: writing a session down.
 
 Owns: `Transcript`, the traffic listener that appends RFC-style lines —
 `I:` what the user typed, `C:` what was sent, `S:` what the server said,
 `*` events — each with a timestamp and the layer (plain or tls), secrets
-masked, server text made inert; and `replay`, which turns a saved
-transcript into script lines: each input again, preceded by `:expect` with
-the code the server gave it then.
-Must not: decide what to send; it records and translates.
+masked, server text made inert. What smtpshell sends on its own (the QUIT
+at the end of a script or on Ctrl-D) is marked, so a replay (script.py)
+does not take it for part of the last typed line.
+Must not: decide what to send; it records.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import AsyncIterator
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .config import open_private
-from .connection import Listener
 from .protocol import Command, Reply
 from .redact import redact, sent_lines
 from .render import inert
 from .session import SessionState, TlsInfo
+from .traffic import Listener
 
-__all__ = ["HEADER", "Transcript", "replay"]
+if TYPE_CHECKING:
+    from .machine import Closed
+
+__all__ = ["HEADER", "ON_ITS_OWN", "STOPPED", "Transcript"]
 
 HEADER = "# smtpshell transcript"
-_LINE = re.compile(r"^(?:\S+ (?:plain|tls) +)?([ICS]):(?: (.*))?$")
-_FINAL = re.compile(r"^([2-5]\d\d)(?: |$)")
+ON_ITS_OWN = "smtpshell sends what follows on its own (not typed)"
+STOPPED = "the script stopped here: an unexpected reply"
 
 
 class Transcript(Listener):
@@ -36,6 +37,7 @@ class Transcript(Listener):
         self._handle = handle
         self._state = state
         self._layer = "tls" if state.tls else "plain"  # it may start mid-session
+        self._typed = False  # inside a typed line: what is sent belongs to it
         self._write("*", f"{HEADER[2:]} started")
 
     @classmethod
@@ -55,7 +57,15 @@ class Transcript(Listener):
 
     def input(self, line: str) -> None:
         """What the user typed, its secret arguments already masked by the Engine."""
+        self._typed = True
         self._write("I", inert(redact(line, self._state.secrets)))
+
+    def line_done(self) -> None:
+        """The typed line is over: whatever is sent next, smtpshell sends on its own."""
+        self._typed = False
+
+    def event(self, text: str) -> None:
+        self._write("*", text)
 
     def on_connected(self, peer: tuple[str, int], tls: TlsInfo | None) -> None:
         self._layer = "tls" if tls else "plain"
@@ -63,6 +73,9 @@ class Transcript(Listener):
                                                                  else ""))
 
     def on_sent(self, command: Command | None, data: bytes, echo: bool) -> None:
+        if not self._typed:
+            self._typed = True  # marked once, up to the next typed line
+            self._write("*", ON_ITS_OWN)
         for line in sent_lines(command, data, self._state.secrets):
             self._write("C", inert(line))
 
@@ -79,38 +92,5 @@ class Transcript(Listener):
         self._write("*", f"TLS is up: {tls.version} {tls.cipher}, "
                          f"{'verified' if tls.verified else tls.verify_error}")
 
-    def on_closed(self, reason: str) -> None:
-        self._write("*", f"closed: {reason}")
-
-
-async def replay(lines: AsyncIterator[tuple[int, str]]
-                 ) -> AsyncIterator[tuple[int, str, str | None]]:
-    """Script lines as (number, text, expected code), a transcript turned into
-    its inputs and the reply code each earned then.
-
-    A file that starts with the transcript header replays its `I:` lines (what
-    was typed, helpers included); a hand-written RFC-style one its `C:` lines.
-    Any other script passes through with no expectations. The expectation is
-    handed over beside the line, not as an `:expect` line, which in DATA mode
-    would be message text.
-    """
-    step: tuple[int, str] | None = None
-    code: str | None = None
-    inputs = None  # "I" or "C", once the file has shown what it is
-    async for number, line in lines:
-        if inputs is None:
-            inputs = "I" if line.startswith(HEADER) else "C" if _LINE.match(line) else ""
-        match = _LINE.match(line) if inputs else None
-        if match is None:
-            if not inputs:
-                yield number, line, None
-            continue
-        tag, text = match.group(1), match.group(2) or ""
-        if tag == inputs:
-            if step is not None:
-                yield (*step, code)
-            step, code = (number, text), None
-        elif tag == "S" and (final := _FINAL.match(text)):
-            code = final.group(1)
-    if step is not None:
-        yield (*step, code)
+    def on_closed(self, closed: Closed) -> None:
+        self._write("*", f"closed: {closed.reason}")

@@ -65,6 +65,7 @@ class RecordingUI:
         self.questions: list[str] = []
         self.secrets = list(secrets or [])
         self.progressed: list[tuple[str, int, int]] = []
+        self.columns: int | None = None  # wrap to this width, as a terminal would
 
     @property
     def text(self) -> str:
@@ -81,6 +82,9 @@ class RecordingUI:
     async def secret(self, prompt: str) -> str | None:
         self.questions.append(prompt)
         return self.secrets.pop(0) if self.secrets else None
+
+    def width(self) -> int | None:
+        return self.columns
 
     @contextlib.contextmanager
     def progress(self, label: str, total: int) -> Iterator[Callable[[int], None]]:
@@ -105,7 +109,7 @@ async def engine_for(server: PracticeServer, ui: RecordingUI | None = None, *,
                          extra=[lambda e: InboxHelpers(e, server.inbox)])
     if connect:
         assert settings.target is not None
-        await engine.open_target(settings.target)
+        await engine.dialer.open_target(settings.target)
     return engine, ui
 
 
@@ -234,7 +238,7 @@ async def raw_engine(server: RawServer, mode: str = "plain", ui: RecordingUI | N
     settings = raw_settings(server, mode, **changes)
     engine = make_engine(settings, SessionState(safe=settings.safe), ui, script=script)
     if connect:
-        await engine.open_target(server.target(mode))
+        await engine.dialer.open_target(server.target(mode))
     return engine, ui
 
 

@@ -28,7 +28,7 @@ from smtpshell.helpers import make_engine
 from smtpshell.protocol import auth_plain, cram_md5
 from smtpshell.server import InboxHelpers
 from smtpshell.session import SessionState
-from smtpshell.shell import ShellUI, make_history, run_shell, secret_text
+from smtpshell.shell import ShellUI, make_history, run_shell
 
 TLS_UP = ["EHLO auth.example", ":starttls"]
 
@@ -232,9 +232,9 @@ def test_no_secret_in_history_or_transcript_for_any_auth_path(tmp_path: Path) ->
                 engine = make_engine(settings, state, ui,
                                      extra=[lambda e: InboxHelpers(e, server.inbox)])
                 assert settings.target is not None
-                await engine.open_target(settings.target)
+                await engine.dialer.open_target(settings.target)
                 pipe.send_text(keys)
-                await run_shell(engine, state, ui, make_history(history, secret_text(engine)))
+                await run_shell(engine, state, ui, make_history(history, engine))
             assert screen.getvalue().count("535 5.7.8") >= 7
 
     run(scenario())

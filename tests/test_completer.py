@@ -17,7 +17,8 @@ from support import engine_for, lines, practice, run, wait_until
 
 from smtpshell.completer import Suggestion, addresses_in, list_files, make_completer, suggest
 from smtpshell.helpers import builtin_helpers
-from smtpshell.protocol import ReplyParser
+from smtpshell.machine import ClientMachine, Stage
+from smtpshell.protocol import Capabilities, ReplyParser
 from smtpshell.session import Phase, SessionState, TlsInfo
 
 DATA = Path(__file__).parent / "data"
@@ -28,13 +29,11 @@ HELPERS = builtin_helpers()
 
 
 def state_from(name: str, tls: bool = False, phase: Phase = Phase.IDLE) -> SessionState:
-    state = SessionState()
-    state.observe_connected("mx.test", 25, TLS if tls else None)
     [reply] = ReplyParser().feed((DATA / f"ehlo-{name}.txt").read_bytes())
-    from smtpshell.protocol import Capabilities
-
-    state.capabilities = Capabilities.from_ehlo(reply)
-    state.phase = phase
+    machine = ClientMachine(stage=Stage.READY, capabilities=Capabilities.from_ehlo(reply),
+                            phase=phase)
+    state = SessionState(machine=machine)
+    state.observe_connected("mx.test", 25, TLS if tls else None)
     return state
 
 
@@ -58,7 +57,7 @@ def test_starttls_only_before_tls_and_auth_only_after_ehlo_offered_it() -> None:
     after = suggest("", state_from("microsoft365", tls=True), HELPERS)
     assert "STARTTLS" not in [s.display for s in after]
     assert "AUTH" in [s.display for s in after]
-    fresh = SessionState()
+    fresh = SessionState(machine=ClientMachine(stage=Stage.READY))
     fresh.observe_connected("mx.test", 25, None)
     assert "AUTH" not in [s.display for s in suggest("A", fresh, HELPERS)]
 

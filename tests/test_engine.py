@@ -75,7 +75,7 @@ def test_implicit_tls() -> None:
         async with practice(implicit_tls=True) as server:
             engine, _ = await engine_for(server, connect=False)
             assert engine.target is not None
-            await engine.open_target(replace(engine.target, mode="tls"))
+            await engine.dialer.open_target(replace(engine.target, mode="tls"))
             assert engine.state.tls is not None and engine.state.tls.verified
             await lines(engine, "EHLO x.example", "AUTH PLAIN AGRlbW8AZGVtbw==")
             assert engine.state.auth_user == "demo"
@@ -89,7 +89,7 @@ def test_starttls_option_upgrades_before_anything_else() -> None:
         async with practice() as server:
             engine, _ = await engine_for(server, connect=False, ehlo="c.example")
             assert engine.target is not None
-            await engine.open_target(replace(engine.target, mode="starttls"))
+            await engine.dialer.open_target(replace(engine.target, mode="starttls"))
             assert engine.state.tls is not None and engine.state.greeted
             assert bytes(server.inbox.wire[0]) == (b"EHLO c.example\r\nSTARTTLS\r\n"
                                                    b"EHLO c.example\r\n")

@@ -55,7 +55,7 @@ def test_pipeline_keeps_orcpt_semicolons() -> None:
             engine, _ = await raw_engine(srv)
             await lines(engine, "EHLO x.example", ":pipeline MAIL FROM:<a@example.com>; "
                         "RCPT TO:<b@example.com> ORCPT=rfc822;b@example.com")
-            await engine.hang_up(quit_first=False)
+            await engine.dialer.hang_up(quit_first=False)
             await srv.finished()
 
     run(scenario())
@@ -72,7 +72,7 @@ def test_pipeline_refused_where_pipelining_is_not_advertised() -> None:
             await lines(engine, "EHLO x.example")
             with pytest.raises(UsageError, match="did not advertise PIPELINING"):
                 await lines(engine, ":pipeline MAIL FROM:<a@b.example>; RCPT TO:<c@d.example>")
-            await engine.hang_up(quit_first=False)
+            await engine.dialer.hang_up(quit_first=False)
             await srv.finished()
             assert srv.received == b"EHLO x.example\r\n"
 

@@ -18,7 +18,6 @@ from support import (
     wait_until,
 )
 
-from smtpshell.connection import Listener
 from smtpshell.errors import (
     ConnectionFailed,
     ProtocolViolation,
@@ -29,6 +28,7 @@ from smtpshell.errors import (
 from smtpshell.helpers import make_engine
 from smtpshell.protocol import Command, Reply
 from smtpshell.session import SessionState
+from smtpshell.traffic import Listener
 
 
 async def until_starttls(peer: RawPeer) -> None:
@@ -69,7 +69,7 @@ def test_starttls_response_injection_aborts_before_the_handshake(after_220: list
             settings = raw_settings(srv)
             engine = make_engine(settings, SessionState(), ui, listeners=[seen])
             assert engine.target is not None
-            await engine.open_target(engine.target)
+            await engine.dialer.open_target(engine.target)
             await lines(engine, "EHLO x.example")
             with pytest.raises(ConnectionFailed) as caught:
                 await lines(engine, ":starttls")
@@ -111,7 +111,7 @@ def test_starttls_refused_never_continues_in_plaintext(answer: bytes) -> None:
         async with RawServer(server) as srv:
             engine, _ = await raw_engine(srv, "starttls", connect=False, ehlo="x.example")
             with pytest.raises(TlsFailed, match="refused STARTTLS"):
-                await engine.open_target(srv.target("starttls"))
+                await engine.dialer.open_target(srv.target("starttls"))
             await srv.finished()
             assert srv.received == b"EHLO x.example\r\nSTARTTLS\r\n"
             assert engine.state.phase.value == "idle" and not engine.state.auth_dialog
@@ -186,7 +186,7 @@ def test_unsolicited_421_is_shown_and_marks_the_session() -> None:
             await lines(engine, "NOOP")
             assert "unsolicited reply" in ui.text and "421 4.4.2 idle too long" in ui.text
             assert engine.state.closing
-            await engine.hang_up(quit_first=True)  # no QUIT to a server that said 421
+            await engine.dialer.hang_up(quit_first=True)  # no QUIT to a server that said 421
             await srv.finished()
             assert srv.received == b"NOOP\r\n"
 

@@ -83,7 +83,7 @@ def test_mx_hosts_are_tried_in_preference_order_and_a_refusal_gives_way() -> Non
         async with practice() as server, dns_server(EXAMPLE) as ns:
             engine, ui = await engine_for(server, nameserver=(LOOPBACK, ns.port),
                                           connect=False)
-            await engine.open_mx("example.test", server.port, "plain")
+            await engine.dialer.open_mx("example.test", server.port, "plain")
             assert engine.conn is not None and engine.conn.is_open
             assert engine.target is not None
             assert engine.target.server_name == "mx2.example.test"
@@ -105,7 +105,7 @@ def test_without_an_mx_record_the_domain_itself_is_the_mail_host() -> None:
         async with practice() as server, dns_server({"plain.test": {"A": [LOOPBACK]}}) as ns:
             engine, ui = await engine_for(server, nameserver=(LOOPBACK, ns.port),
                                           connect=False)
-            await engine.open_mx("plain.test", server.port, "plain")
+            await engine.dialer.open_mx("plain.test", server.port, "plain")
             assert engine.conn is not None and engine.conn.is_open
             assert engine.target is not None and engine.target.server_name == "plain.test"
             assert f"MX 0 plain.test ({LOOPBACK})" in ui.text
@@ -127,7 +127,7 @@ def test_no_mail_host_means_connection_failed_and_nothing_connected(
             engine, _ = await engine_for(server, nameserver=(LOOPBACK, ns.port),
                                          connect=False)
             with pytest.raises(ConnectionFailed) as caught:
-                await engine.open_mx("nomail.test", server.port, "plain")
+                await engine.dialer.open_mx("nomail.test", server.port, "plain")
             for word in words:
                 assert word in str(caught.value)
             assert engine.conn is None and server.inbox.wire == []
@@ -149,7 +149,7 @@ def test_when_every_mx_host_is_unreachable_the_error_says_so() -> None:
             engine, ui = await engine_for(server, nameserver=(LOOPBACK, ns.port),
                                           connect=False)
             with pytest.raises(ConnectionFailed) as caught:
-                await engine.open_mx("example.test", port, "plain")
+                await engine.dialer.open_mx("example.test", port, "plain")
             assert str(caught.value) == "no mail server of example.test could be reached"
             assert caught.value.hint.startswith("3 MX host(s) tried")
             assert "MX 20 mx3.example.test has no address" in ui.text
@@ -165,7 +165,7 @@ def test_a_silent_nameserver_is_a_connection_failure() -> None:
             engine, _ = await engine_for(server, nameserver=(LOOPBACK, ns.port),
                                          connect=False, timeout=0.3)
             with pytest.raises(ConnectionFailed, match=r"cannot look up the MX of example\.test"):
-                await engine.open_mx("example.test", server.port, "plain")
+                await engine.dialer.open_mx("example.test", server.port, "plain")
             assert ns.queries and server.inbox.wire == []
 
     run(scenario())
@@ -192,13 +192,13 @@ def test_connect_mx_hangs_up_then_follows_the_mx_records(monkeypatch: Any) -> No
     async def scenario() -> None:
         async with practice() as server, dns_server(EXAMPLE) as ns:
             engine, ui = await engine_for(server, nameserver=(LOOPBACK, ns.port))
-            real, seen = engine.open_mx, []
+            real, seen = engine.dialer.open_mx, []
 
             async def redirected(domain: str, port: int, mode: Any) -> None:
                 seen.append((domain, mode))
                 await real(domain, server.port, mode)
 
-            monkeypatch.setattr(engine, "open_mx", redirected)
+            monkeypatch.setattr(engine.dialer, "open_mx", redirected)
             await engine.handle_line(":connect --mx example.test")
             assert seen == [("example.test", "plain")]
             assert bytes(server.inbox.wire[0]).endswith(b"QUIT\r\n")
@@ -220,14 +220,14 @@ def test_connect_mx_uses_the_session_port(monkeypatch: Any) -> None:
         async with practice() as server, dns_server(EXAMPLE) as ns:
             engine, _ = await engine_for(server, nameserver=(LOOPBACK, ns.port),
                                          connect=False)  # as `smtpshell -p PORT`
-            real = engine.open_mx
+            real = engine.dialer.open_mx
 
             async def guarded(domain: str, port: int, mode: Any) -> None:
                 if port != server.port:  # never to a fixed port such as 25
                     raise ConnectionFailed(f":connect --mx chose port {port}")
                 await real(domain, port, mode)
 
-            monkeypatch.setattr(engine, "open_mx", guarded)
+            monkeypatch.setattr(engine.dialer, "open_mx", guarded)
             await engine.handle_line(":connect --mx example.test")
             assert engine.conn is not None and engine.conn.is_open
 
@@ -255,7 +255,7 @@ def test_a_host_that_does_not_greet_is_closed_before_the_next(monkeypatch: Any) 
                                          connect=False, timeout=0.5)
             try:
                 with pytest.raises(ConnectionFailed, match=r"no mail server of slow\.test"):
-                    await engine.open_mx("slow.test", raw.port, "plain")
+                    await engine.dialer.open_mx("slow.test", raw.port, "plain")
                 assert len(opened) == 2 and raw.port == opened[0].target.port
                 assert not opened[0].is_open, "moved on to b with a's connection open"
                 assert engine.conn is None or not engine.conn.is_open, "failed, yet connected"

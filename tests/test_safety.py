@@ -4,21 +4,34 @@ from __future__ import annotations
 
 import pytest
 
-from smtpshell import safety
+from smtpshell import redact, safety
+from smtpshell.machine import ClientMachine, Stage
 from smtpshell.protocol import Capabilities, Reply
 from smtpshell.session import Phase, SessionState, TlsInfo
 
 TLS = TlsInfo("TLSv1.3", "X", 256, None, verified=True)
 
 
+CAPS = Capabilities.from_ehlo(Reply(250, ("250-mx", "250-AUTH PLAIN LOGIN", "250 8BITMIME")))
+MACHINE = ("phase", "capabilities", "auth_dialog", "closing")
+
+
 def state(**kw: object) -> SessionState:
-    s = SessionState()
+    """A session after EHLO (AUTH PLAIN LOGIN, 8BITMIME), changed as told: protocol facts
+    go to the machine, the user's toggles and TLS to the session."""
+    machine = ClientMachine(stage=Stage.READY, capabilities=CAPS)
+    for key in MACHINE:
+        if key in kw:
+            setattr(machine, key, kw.pop(key))
+    s = SessionState(machine=machine)
     s.observe_connected("mx.test", 25, None)
-    s.capabilities = Capabilities.from_ehlo(Reply(250, ("250-mx", "250-AUTH PLAIN LOGIN",
-                                                        "250 8BITMIME")))
     for key, value in kw.items():
         setattr(s, key, value)
     return s
+
+
+def is_secret(line: str, s: SessionState) -> bool:
+    return redact.is_secret(line, s.auth_dialog, s.secrets)
 
 
 @pytest.mark.parametrize("line", ["R", "Q", "k", "K", "C", " R "])
@@ -41,7 +54,13 @@ def test_limits() -> None:
     assert safety.check_command("NOOP " + "x" * 505, state()).action == "send"  # 512 with CRLF
     verdict = safety.check_command("NOOP " + "x" * 506, state())
     assert verdict.action == "refuse" and "512" in verdict.reason
-    assert safety.check_command("AUTH PLAIN " + "A" * 4000, state(tls=TLS)).action == "send"
+    # RFC 4954 §4: the AUTH line stays within 512; the response may take 12,288 after a 334
+    verdict = safety.check_command("AUTH XOAUTH2 " + "A" * 4000, state(tls=TLS))
+    assert verdict.action == "refuse" and "512" in verdict.reason
+    assert "send AUTH XOAUTH2 alone" in verdict.hint and "12,288" in verdict.hint
+    assert safety.check_answer("A" * 12286, state()).action == "send"
+    verdict = safety.check_answer("A" * 12287, state())
+    assert verdict.action == "refuse" and "12288 (RFC 4954 §4)" in verdict.reason
     assert safety.check_text("x" * 998, state()).action == "send"
     verdict = safety.check_text("x" * 999, state())
     assert verdict.action == "refuse" and "1000" in verdict.reason
@@ -91,9 +110,9 @@ def test_unsafe_mode_sends_but_never_a_second_starttls() -> None:
 
 
 def test_secrets() -> None:
-    assert safety.is_secret("auth plain AGRlbW8AZGVtbw==", state())
-    assert safety.is_secret("ZGVtbw==", state(auth_dialog=True))
-    assert not safety.is_secret("MAIL FROM:<a@b>", state())
+    assert is_secret("auth plain AGRlbW8AZGVtbw==", state())
+    assert is_secret("ZGVtbw==", state(auth_dialog=True))
+    assert not is_secret("MAIL FROM:<a@b>", state())
 
 
 @pytest.mark.parametrize(("command", "params", "problem"), [
@@ -143,7 +162,7 @@ def test_secrets_wherever_they_stand() -> None:
     s = state()
     for line in (" AUTH PLAIN AGRlbW8AZGVtbw==", ":pipeline MAIL FROM:<a@b>; auth plain xyz",
                  ":raw AUTH PLAIN AGRlbW8AZGVtbw==\\r\\n"):
-        assert safety.is_secret(line, s), line
-    assert not safety.is_secret("MAIL FROM:<a@b>", s)
+        assert is_secret(line, s), line
+    assert not is_secret("MAIL FROM:<a@b>", s)
     s.remember_secret("s3cret-Pass")
-    assert safety.is_secret("czNjcmV0LVBhc3M=", s)  # its base64, typed on its own later
+    assert is_secret("czNjcmV0LVBhc3M=", s)  # its base64, typed on its own later

@@ -25,7 +25,7 @@ from smtpshell.commands import Engine
 from smtpshell.helpers import make_engine
 from smtpshell.server import InboxHelpers, PracticeServer
 from smtpshell.session import SessionState
-from smtpshell.shell import ShellUI, make_history, run_shell, secret_text
+from smtpshell.shell import ShellUI, make_history, run_shell
 
 CTRL_D = "\x04"
 
@@ -41,9 +41,9 @@ async def drive(server: PracticeServer, keys: str, history: Path, color: bool = 
         state = SessionState()
         engine = make_engine(settings, state, ui, extra=[lambda e: InboxHelpers(e, server.inbox)])
         assert settings.target is not None
-        await engine.open_target(settings.target)
+        await engine.dialer.open_target(settings.target)
         pipe.send_text(keys)
-        code = await run_shell(engine, state, ui, make_history(history, secret_text(engine)))
+        code = await run_shell(engine, state, ui, make_history(history, engine))
         assert code == 0
     return engine, screen.getvalue()
 
@@ -91,14 +91,18 @@ def test_paste_is_split_into_lines_and_ctrl_d_ends_data(tmp_path: Path) -> None:
     run(scenario())
 
 
-def test_a_pasted_bare_cr_is_refused_not_turned_into_a_line_break(tmp_path: Path) -> None:
-    keys = "\x1b[200~NOOP a\rRSET\r\nNOOP\x1b[201~\r" + CTRL_D
+@pytest.mark.parametrize("end", ["\r", "\r\n", "\n"])
+def test_a_paste_from_a_real_terminal_is_lines(tmp_path: Path, end: str) -> None:
+    """tmux, xterm and VTE send a bracketed paste's line breaks as CR."""
+    body = end.join(["EHLO paste.example", "NOOP", "RSET"])
+    keys = f"\x1b[200~{body}\x1b[201~\r" + CTRL_D
 
     async def scenario() -> None:
         async with practice() as server:
             _, screen = await drive(server, keys, tmp_path / "h")
-            assert "holds a bare CR" in screen
-            assert bytes(server.inbox.wire[0]) == b"NOOP\r\nQUIT\r\n"
+            assert "bare CR" not in screen
+            assert bytes(server.inbox.wire[0]) == (b"EHLO paste.example\r\nNOOP\r\nRSET\r\n"
+                                                   b"QUIT\r\n")
 
     run(scenario())
 
@@ -147,9 +151,9 @@ def test_unsolicited_421_prints_above_the_waiting_prompt(tmp_path: Path) -> None
                 ui = ShellUI(color=False)
                 state = SessionState()
                 engine = make_engine(raw_settings(srv), state, ui)
-                await engine.open_target(srv.target())
+                await engine.dialer.open_target(srv.target())
                 shell = asyncio.ensure_future(run_shell(
-                    engine, state, ui, make_history(None, secret_text(engine))))
+                    engine, state, ui, make_history(None, engine)))
                 await wait_until(lambda: "closed>" in screen.getvalue())
                 assert not shell.done()  # the prompt was up all along
                 pipe.send_text(CTRL_D)

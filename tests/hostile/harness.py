@@ -19,13 +19,14 @@ from typing import Any
 
 from support import STEP, RawPeer, RawServer, RecordingUI, raw_settings, run
 
-from smtpshell.connection import Listener
 from smtpshell.errors import SmtpShellError
 from smtpshell.helpers import make_engine
+from smtpshell.machine import Closed
 from smtpshell.protocol import Command, Reply
 from smtpshell.render import format_error
 from smtpshell.session import SessionState
 from smtpshell.tls import make_practice_certs
+from smtpshell.traffic import Listener
 
 Step = tuple[Any, ...]
 CERTS = make_practice_certs()
@@ -96,7 +97,7 @@ class Run:
         else:
             raise ValueError(f"unknown step {verb}")
 
-    async def play(self, folder: Path) -> tuple[bytes, str, SessionState]:
+    async def play(self, folder: Path) -> tuple[bytes, str, bool]:
         for name, data in self.case.files.items():
             (folder / name).write_bytes(data)
         run = self
@@ -106,7 +107,7 @@ class Run:
                 if command is not None and command.verb == "STARTTLS":
                     run.seen_reply.set()
 
-            def on_closed(self, reason: str) -> None:
+            def on_closed(self, closed: Closed) -> None:
                 run.client_closed.set()
 
         async with RawServer(self.server) as srv:
@@ -114,7 +115,7 @@ class Run:
                                **{k: v for k, v in self.case.settings.items() if k != "mode"})
             engine = make_engine(settings, SessionState(safe=settings.safe), self.ui,
                                  listeners=[Watch()], script=self.case.script)
-            await self.shell(engine.open_target(srv.target(
+            await self.shell(engine.dialer.open_target(srv.target(
                 self.case.settings.get("mode", "plain"))))
             for line in self.case.typed:
                 line = line.replace("{dir}", str(folder))
@@ -125,15 +126,13 @@ class Run:
             if engine.conn is not None and not engine.conn.is_open:
                 async with asyncio.timeout(STEP):  # the close the transport has scheduled
                     await engine.conn.closed
-            state = engine.state
-            connected = state.connected
+            connected = engine.state.connected
             if engine.conn is not None:
-                engine.conn.abort("the test is over")
+                engine.conn.drop("the test is over")
             self.client_closed.set()
             async with asyncio.timeout(STEP):
                 await srv.finished()
-            state.connected = connected
-            return srv.received, self.ui.text, state
+            return srv.received, self.ui.text, connected
 
     async def shell(self, work: Any) -> None:
         """As the shell does: an error is one sentence, and the session goes on."""
@@ -143,7 +142,7 @@ class Run:
             self.ui.show(format_error(err))
 
 
-def check(case: Case, received: bytes, text: str, state: SessionState) -> None:
+def check(case: Case, received: bytes, text: str, connected: bool) -> None:
     shown = text if len(text) < 3000 else text[:1500] + "\n[…]\n" + text[-1500:]
     if callable(case.sent):
         assert case.sent(received), f"the server received {received[-300:]!r}"
@@ -154,13 +153,13 @@ def check(case: Case, received: bytes, text: str, state: SessionState) -> None:
     for fragment in case.unseen:
         assert fragment not in text, f"{fragment!r} seen in:\n{shown}"
     if case.connected is not None:
-        assert state.connected is case.connected, f"connected: {state.connected}\n{shown}"
+        assert connected is case.connected, f"connected: {connected}\n{shown}"
     assert "Traceback" not in text
 
 
 def play(case: Case, folder: Path) -> None:
     async def go() -> None:
-        received, text, state = await Run(case).play(folder)
-        check(case, received, text, state)
+        received, text, connected = await Run(case).play(folder)
+        check(case, received, text, connected)
 
     run(go(), STEP * 3)
