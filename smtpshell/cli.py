@@ -16,7 +16,7 @@ import math
 import os
 import socket
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, BinaryIO
 
@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR)")
     p.add_argument("--no-history", action="store_true", help="keep no history file")
     p.add_argument("--profile", metavar="NAME", help="a [profile.NAME] of the config file")
-    p.add_argument("--script", metavar="FILE", help="run the lines of FILE, then exit")
+    p.add_argument("--script", metavar="FILE",
+                   help="run the lines of FILE (- for standard input), then exit")
     p.add_argument("--interactive", action="store_true",
                    help="after --script, stay in the shell")
     p.add_argument("--demo", action="store_true",
@@ -110,6 +111,7 @@ def _port(text: str) -> int:
 def make_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     """defaults < profile < flags; every mistake in them is a usage error, found now."""
     profile: dict[str, Any] = load_profile(args.profile, env) if args.profile else {}
+    args = _with_profile(args, profile)
     _check(args, env, profile)
     tls = TlsOptions(insecure=args.insecure, cafile=args.cafile, cert=args.cert, key=args.key,
                      sni=args.sni, tls_min=args.tls_min, tls_max=args.tls_max,
@@ -127,6 +129,22 @@ def make_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         history=None if args.no_history else history_path(env),
         secret_env=tuple(args.secret_env), mx=args.mx,
         nameserver=(nameserver[0], nameserver[1] or 53) if nameserver else None)
+
+
+_FROM_PROFILE = ("cafile", "cert", "key", "sni", "tls_min", "tls_max", "ciphers", "timeout",
+                 "source")
+
+
+def _with_profile(args: argparse.Namespace, profile: Mapping[str, Any]) -> argparse.Namespace:
+    """The flags, with what the profile sets for those not given."""
+    merged = vars(args).copy()
+    for key in _FROM_PROFILE:
+        if merged[key] is None and key in profile:
+            merged[key] = profile[key]
+    merged["insecure"] = args.insecure or profile.get("insecure", False)
+    if args.family is None and "ip" in profile:
+        merged["family"] = socket.AF_INET if profile["ip"] == 4 else socket.AF_INET6
+    return argparse.Namespace(**merged)
 
 
 def _check(args: argparse.Namespace, env: Mapping[str, str], profile: Mapping[str, Any]
@@ -160,10 +178,19 @@ def _check(args: argparse.Namespace, env: Mapping[str, str], profile: Mapping[st
             fail(f"--sni {args.sni!r} is not a valid host name")
     if args.nameserver:
         _check_address(parse_hostport(args.nameserver, 53)[0], "--nameserver")
-    for option, path in (("--cafile", args.cafile), ("--cert", args.cert),
-                         ("--key", args.key), ("--script", args.script)):
+    for option, path in (("--cafile", args.cafile), ("--cert", args.cert), ("--key", args.key)):
         if path is not None and not os.path.isfile(path):
             fail(f"{option} {path}: no such file")
+    if args.script == "-" and args.interactive:
+        fail("--script - reads standard input, which --interactive needs for the shell",
+             "give the script as a file")
+    if args.script not in (None, "-") and not _readable(args.script):
+        fail(f"--script {args.script}: no such file", "- reads the script from standard input")
+
+
+def _readable(path: str) -> bool:
+    """A file, a pipe, a FIFO, /dev/stdin, <(process substitution): anything but a folder."""
+    return os.path.exists(path) and not os.path.isdir(path)
 
 
 def _check_address(text: str, option: str) -> None:
@@ -235,12 +262,8 @@ async def _session(args: argparse.Namespace, settings: Settings) -> int:
 
 def _engine(settings: Settings, state: SessionState, ui: UI, server: Any, *,
             script: bool) -> Engine:
-    groups: list[Callable[[Engine], object]] = []
-    if server is not None:
-        from .server import InboxHelpers
-
-        groups.append(lambda engine: InboxHelpers(engine, server.inbox))
-    return make_engine(settings, state, ui, script=script, extra=groups)
+    return make_engine(settings, state, ui, script=script,
+                       inbox=server.inbox if server is not None else None)
 
 
 async def _connect(engine: Engine, settings: Settings) -> None:
@@ -256,13 +279,14 @@ async def _run_script(args: argparse.Namespace, settings: Settings, state: Sessi
     ui = ScriptUI(secrets=[os.environ[name] for name in settings.secret_env])
     engine = _engine(settings, state, ui, server, script=True)
     await _connect(engine, settings)
-    if args.script is None:
-        return await run_script(engine, read_lines(sys.stdin.buffer))
-    with _open_script(args.script) as source:
+    with _open_script(args.script or "-") as source:
         return await run_script(engine, read_lines(source))
 
 
 def _open_script(path: str) -> BinaryIO:
+    """The script: a path (a pipe or FIFO too), or - for standard input."""
+    if path == "-":
+        return sys.stdin.buffer
     try:
         return open(path, "rb")
     except OSError as err:

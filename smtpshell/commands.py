@@ -227,7 +227,8 @@ class Engine:
 
     def __init__(self, settings: Settings, state: SessionState, ui: UI, *,
                  script: bool = False, extra_listeners: Sequence[Listener] = (),
-                 helper_groups: Sequence[Callable[[Engine], object]] = ()) -> None:
+                 helper_groups: Sequence[Callable[[Engine], object]] = (),
+                 elsewhere: dict[str, tuple[HelperInfo, str]] | None = None) -> None:
         self.settings = settings
         self.state = state
         self.ui = ui
@@ -243,6 +244,7 @@ class Engine:
         if settings.transcript:
             self.start_transcript(settings.transcript)
         self.helpers = collect_helpers(*(make(self) for make in helper_groups))
+        self.elsewhere = elsewhere or {}  # helpers of other modes: name -> (contract, mode)
         self._expect: tuple[str, ...] | None = None
         self._replies: list[tuple[Reply, bool]] = []  # what this line earned; judged or not
         self.last_reply: Reply | None = None  # for :explain with no arguments
@@ -358,10 +360,11 @@ class Engine:
         if not name:
             raise UsageError("a line starting with ':' needs a helper name after it",
                              "type :help for the list; '::text' sends ':text'")
+        if found is None and name.lower() in self.elsewhere:
+            mode = self.elsewhere[name.lower()][1]
+            raise UsageError(f":{name.lower()} comes with {mode}", f"smtpshell {mode}")
         if found is None:
-            hint = ("it comes with --demo" if name.lower() == "inbox"
-                    else "type :help for the list")
-            raise UsageError(f"there is no helper :{name}", hint)
+            raise UsageError(f"there is no helper :{name}", "type :help for the list")
         info, run = found
         # before shlex, which would take a CR or a tab for a space between words
         if not await self.allowed(safety.check_argument(raw, f"the line for :{info.name}")):
@@ -495,7 +498,7 @@ class Engine:
             self.transcript = None
 
     def note(self, text: str, kind: str = "note") -> None:
-        self.ui.show(format_note(text, kind))
+        self.ui.show(format_note(text, kind, self.ui.width()))
 
     async def ask_secret(self, prompt: str) -> str | None:
         """A password or token asked hidden: remembered as a secret that the screen, too,

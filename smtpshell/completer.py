@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .knowledge import HEADERS, MECHANISMS, VERBS, Param, Verb, params_for
+from .protocol import ADDRESS
 from .session import Phase, SessionState
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Suggestion", "addresses_in", "make_completer", "suggest"]
 
-_ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 _ENVELOPE = re.compile(r"^(MAIL\s+FROM|RCPT\s+TO):<([^>]*)>\s+", re.IGNORECASE)
 _OPEN_ADDRESS = re.compile(r"^(MAIL\s+FROM|RCPT\s+TO):<([^>\s]*)$", re.IGNORECASE)
 _SWITCHES = {"safe": ("on", "off"), "explain": ("on", "off"), "cert": ("pem", "save")}
@@ -220,7 +220,7 @@ def addresses_in(lines: Iterable[str]) -> list[str]:
     """Addresses seen in <brackets> in these lines, newest first, each once."""
     found: dict[str, None] = {}
     for line in lines:
-        for address in _ADDRESS.findall(line):
+        for address in ADDRESS.findall(line):
             found.setdefault(address)
     return list(found)
 

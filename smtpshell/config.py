@@ -7,8 +7,10 @@ Must not: parse the command line (cli does), open connections, or print.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -113,11 +115,31 @@ def implied_mode(port: int, mode: TlsMode | None, plain: bool) -> TlsMode:
 
 
 def open_private(path: str) -> TextIO:
-    """Open for appending, created with mode 0600 (transcripts, TLS key logs: private)."""
+    """Open for appending a file that holds secrets or keys (history, transcript, TLS key
+    log): created 0600, made 0600 if it existed wider, never written through a symbolic
+    link. A file that cannot be made private is refused, with the reason."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = os.open(path, flags, 0o600)
     except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise UsageError(f"{path} is a symbolic link; a private file is never written "
+                             "through one", "give the path of the file itself") from None
         raise UsageError(f"cannot write {path}: {err.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"{path} is not a regular file, so it cannot be kept private",
+                             "give the path of a file")
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            os.fchmod(fd, 0o600)  # an older file, or one made by hand, readable by others
+    except OSError as err:
+        os.close(fd)
+        raise UsageError(f"cannot make {path} private (mode 0600): {err.strerror}",
+                         "it may belong to another user; give another path") from None
+    except UsageError:
+        os.close(fd)
+        raise
     return os.fdopen(fd, "a", encoding="utf-8", buffering=1)
 
 
@@ -136,7 +158,16 @@ def color_enabled(no_color_flag: bool, env: Mapping[str, str]) -> bool:
     return not no_color_flag and not env.get("NO_COLOR")
 
 
-_PROFILE_KEYS = {"host": str, "port": int, "tls": str, "ehlo": str, "user": str}
+# Every connection setting a flag has, by the flag's name (--tls-min: tls_min); never a
+# password. A value checked here has the type given; `_CHOICES` narrow some further.
+_PROFILE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "host": str, "port": int, "tls": str, "ehlo": str, "user": str, "cafile": str,
+    "cert": str, "key": str, "sni": str, "tls_min": str, "tls_max": str, "ciphers": str,
+    "insecure": bool, "timeout": (int, float), "source": str, "ip": int}
+_CHOICES: dict[str, tuple[object, ...]] = {
+    "tls": ("plain", "tls", "starttls"), "tls_min": ("1.2", "1.3"), "tls_max": ("1.2", "1.3"),
+    "ip": (4, 6)}
+PROFILE_PATHS = ("cafile", "cert", "key")  # ~ is expanded
 
 
 def load_profile(name: str, env: Mapping[str, str] = os.environ) -> dict[str, Any]:
@@ -157,8 +188,12 @@ def load_profile(name: str, env: Mapping[str, str] = os.environ) -> dict[str, An
         if kind is None:
             raise UsageError(f"[profile.{name}] has an unknown key {key!r}",
                              f"known keys: {', '.join(_PROFILE_KEYS)} (never a password)")
-        if not isinstance(value, kind):
-            raise UsageError(f"[profile.{name}] {key} must be a {kind.__name__}")
-    if profile.get("tls", "plain") not in ("plain", "tls", "starttls"):
-        raise UsageError(f"[profile.{name}] tls must be plain, tls or starttls")
-    return profile
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise UsageError(f"[profile.{name}] {key} must be a "
+                             f"{' or '.join(k.__name__ for k in kinds)}")
+        if key in _CHOICES and value not in _CHOICES[key]:
+            raise UsageError(f"[profile.{name}] {key} must be one of "
+                             f"{', '.join(map(str, _CHOICES[key]))}")
+    return {key: os.path.expanduser(value) if key in PROFILE_PATHS else value
+            for key, value in profile.items()}

@@ -15,7 +15,7 @@ from .commands import Args, Engine, helper
 from .config import Target, TlsMode, implied_mode, parse_hostport
 from .errors import UsageError
 from .knowledge import VERBS
-from .render import Fragments, format_note
+from .render import Fragments, column_lines, format_note
 
 __all__ = ["SessionHelpers"]
 
@@ -38,11 +38,15 @@ class SessionHelpers:
             return
         name = args.positional[0].lstrip(":")
         found = engine.helpers.get(name.lower())
+        info, mode = found[0] if found else None, ""
+        if info is None and name.lower() in engine.elsewhere:
+            info, mode = engine.elsewhere[name.lower()]
         verb = None if args.positional[0].startswith(":") else VERBS.get(name.upper())
-        if found is None and verb is None:
+        if info is None and verb is None:
             raise UsageError(f"no helper or verb called {name!r}", "type :help for the list")
-        if found is not None:  # :ehlo and EHLO: show both
-            engine.note(f"{found[0].syntax}\n  {found[0].summary}")
+        if info is not None:  # :ehlo and EHLO: show both
+            only = f"\n  (only with {mode}: smtpshell {mode})" if mode else ""
+            engine.note(f"{info.syntax}\n  {info.summary}{only}")
         if verb is not None:
             ext = f" (needs the {verb.extension} extension)" if verb.extension else ""
             engine.note(f"{verb.syntax} — {verb.meaning}{ext}\n  {verb.rfc}; "
@@ -155,11 +159,11 @@ class SessionHelpers:
 
 
 def _help_overview(engine: Engine) -> Fragments:
+    width = engine.ui.width()
+    rows = [(info.syntax, info.summary)
+            for info, _ in sorted(engine.helpers.values(), key=lambda h: h[0].name)]
     lines = ["Helpers (a line starting with ':' is for the shell; everything else goes to "
-             "the server):"]
-    for info, _ in sorted(engine.helpers.values(), key=lambda h: h[0].name):
-        lines.append(f"  {info.syntax:<34} {info.summary}")
-    lines.append("SMTP verbs (:help VERB for syntax and an example):")
-    lines.append("  " + " ".join(VERBS))
-    lines.append("In DATA mode every line is message text; a line with only '.' ends it.")
-    return format_note("\n".join(lines))
+             "the server):", *column_lines(rows, 34, width),
+             "SMTP verbs (:help VERB for syntax and an example):", "  " + " ".join(VERBS),
+             "In DATA mode every line is message text; a line with only '.' ends it."]
+    return format_note("\n".join(lines), width=width)

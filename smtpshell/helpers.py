@@ -14,6 +14,7 @@ from .commands import UI, Engine, HelperInfo, helper_infos
 from .config import Settings
 from .control import SessionHelpers
 from .flow import FlowHelpers
+from .inbox import Inbox, InboxHelpers
 from .info import InfoHelpers
 from .message import MessageHelpers
 from .session import SessionState
@@ -26,10 +27,16 @@ BUILTIN: tuple[Callable[[Engine], object], ...] = (
 
 
 def make_engine(settings: Settings, state: SessionState, ui: UI, *, script: bool = False,
-                extra: Sequence[Callable[[Engine], object]] = (),
-                listeners: Sequence[Listener] = ()) -> Engine:
+                inbox: Inbox | None = None, listeners: Sequence[Listener] = ()) -> Engine:
+    """An Engine with every helper of this mode; `inbox` (the practice server's) brings
+    the --demo helpers. Those of other modes are known too, to say where they are."""
+    groups: list[Callable[[Engine], object]] = [*BUILTIN]
+    if inbox is not None:
+        groups.append(lambda engine: InboxHelpers(engine, inbox))
+    elsewhere = {} if inbox is not None else {
+        name: (info, InboxHelpers.MODE) for name, (info, _) in helper_infos(InboxHelpers).items()}
     return Engine(settings, state, ui, script=script, extra_listeners=listeners,
-                  helper_groups=(*BUILTIN, *extra))
+                  helper_groups=groups, elsewhere=elsewhere)
 
 
 def builtin_helpers() -> dict[str, HelperInfo]:

@@ -25,7 +25,7 @@ class InfoHelpers:
         caps = self.engine.state.capabilities
         if caps is None:
             raise UsageError("no capabilities yet", "send EHLO (or :ehlo) first")
-        self.engine.ui.show(format_caps(caps))
+        self.engine.ui.show(format_caps(caps, self.engine.ui.width()))
 
     @helper(":tls", "TLS protocol, cipher, SNI and the certificate check")
     async def tls(self, args: Args) -> None:
@@ -63,8 +63,8 @@ class InfoHelpers:
             check = "passed" if tls.verified else tls.verify_error
             self.engine.note(f"verification: {check}")
 
-    @helper(":explain [on|off|CODE [ENHANCED]]", "reply codes explained (RFC 5321, RFC 3463 "
-            "registry); on: a line under every reply; no argument: the last reply",
+    @helper(":explain [on|off|CODE [ENHANCED]|ENHANCED]", "reply codes explained (RFC 5321, "
+            "RFC 3463 registry); on: a line under every reply; no argument: the last reply",
             max_args=2)
     async def explain(self, args: Args) -> None:
         engine, words = self.engine, list(args.positional)
@@ -77,12 +77,8 @@ class InfoHelpers:
             if reply is None or reply.code is None:
                 raise UsageError("no reply to explain yet", ":explain 550 5.7.1, for example")
             words = [str(reply.code)] + ([reply.enhanced] if reply.enhanced else [])
-        code, enhanced = words[0], words[1] if len(words) > 1 else None
-        if not (code.isdigit() and len(code) == 3) or (enhanced and not ENHANCED_CODE.fullmatch(
-                enhanced)):
-            raise UsageError(f"{' '.join(words)!r} is not a reply code",
-                             "write it as 550, or 550 5.7.1")
-        engine.ui.show(format_explain(int(code), enhanced))
+        code, enhanced = _code_words(words)
+        engine.ui.show(format_explain(code, enhanced, engine.ui.width()))
 
     @helper(":status", "connection, TLS, authentication, phase, safe mode, transcript")
     async def status(self, args: Args) -> None:
@@ -103,3 +99,14 @@ class InfoHelpers:
         if state.out_of_step:
             lines.append("OUT OF STEP: a reply was given up on; :reconnect to be sure")
         engine.note("\n".join(lines))
+
+
+def _code_words(words: list[str]) -> tuple[int | None, str | None]:
+    """'550', '550 5.7.1' or '5.7.26' alone -> (basic code, enhanced code)."""
+    first, rest = words[0], words[1:]
+    if ENHANCED_CODE.fullmatch(first) and not rest:
+        return None, first
+    if first.isdigit() and len(first) == 3 and (not rest or ENHANCED_CODE.fullmatch(rest[0])):
+        return int(first), rest[0] if rest else None
+    raise UsageError(f"{' '.join(words)!r} is not a reply code",
+                     "write it as 550, 550 5.7.1, or 5.7.1 alone")

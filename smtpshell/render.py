@@ -12,6 +12,7 @@ change state.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -34,6 +35,7 @@ __all__ = [
     "Screen",
     "Sink",
     "banner_kind",
+    "column_lines",
     "explain_line",
     "format_caps",
     "format_cert",
@@ -50,6 +52,7 @@ __all__ = [
     "prompt_text",
     "styled",
     "toolbar",
+    "wrap",
 ]
 
 Fragments = list[tuple[str, str]]
@@ -204,10 +207,52 @@ def human_bytes(count: float) -> str:
     return f"{count / 1000:.1f} GB"
 
 
-def format_note(text: str, kind: str = "note") -> Fragments:
-    """The shell's own words: always start with '* ' or '! ', which no reply line does."""
+def format_note(text: str, kind: str = "note", width: int | None = None) -> Fragments:
+    """The shell's own words: always start with '* ' or '! ', which no reply line does;
+    with `width`, wrapped to it at word boundaries."""
     mark = "! " if kind in ("warning", "error") else "* "
-    return [styled(kind, mark + text + "\n")]
+    return [styled(kind, wrap(mark + text, width) + "\n")]
+
+
+_LABEL = re.compile(r"^\s*[^\s:][^:]{0,24}:\s+(?=\S)")  # "  next: ", "TLS:        "
+MIN_WRAP = 30  # narrower than this, wrapping helps nobody
+
+
+def wrap(text: str, width: int | None) -> str:
+    """Each line that is too long broken at word boundaries, continuing under where its
+    text starts: after a 'label:' column, else two columns in."""
+    if not width or width < MIN_WRAP:
+        return text
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            out.append(line)
+            continue
+        label = _LABEL.match(line)
+        lead = len(line) - len(line.lstrip(" "))
+        indent = label.end() if label and label.end() < width // 2 else lead + 2
+        out += textwrap.wrap(line, width, subsequent_indent=" " * indent,
+                             break_on_hyphens=False) or [line]
+    return "\n".join(out)
+
+
+def column_lines(rows: list[tuple[str, str]], key_width: int, width: int | None) -> list[str]:
+    """Two aligned columns: a key, and its text wrapped under the text column. A key
+    wider than its column gets a line of its own when there is a width to keep."""
+    at = 2 + key_width + 1
+    out = []
+    for key, text in rows:
+        if not width or width < at + MIN_WRAP // 2:
+            out.append(f"  {key:<{key_width}} {text}")
+            continue
+        body = textwrap.wrap(text, width - at, break_on_hyphens=False) or [""]
+        if len(key) > key_width:
+            out += wrap(f"  {key}", width).split("\n")
+            first = " " * at
+        else:
+            first = f"  {key:<{key_width}} "
+        out += [first + body[0], *(" " * at + more for more in body[1:])]
+    return out
 
 
 def format_hint(hint: str) -> Fragments:
@@ -235,33 +280,52 @@ def prompt_text(state: SessionState) -> Fragments:
     return [styled("prompt.peer", peer), ("", " "), layer, ("", "> ")]
 
 
-def toolbar(state: SessionState) -> Fragments:
-    """Peer, TLS (from the transport), user, phase, safe mode."""
+def toolbar(state: SessionState, width: int | None = None) -> Fragments:
+    """Peer, TLS (from the transport), user, phase, safe mode. Narrower than it needs, it
+    shortens instead of being cut: the cipher goes first, then the labels, then the peer
+    is shortened from the left."""
+    for level in range(3):
+        out = _toolbar(state, level)
+        if width is None or len(plain(out)) <= width:
+            return out
+    excess = len(plain(out)) - (width or 0)
+    return _toolbar(state, 2, excess)
+
+
+def _toolbar(state: SessionState, level: int, cut: int = 0) -> Fragments:
     key = "toolbar.key"
     out: Fragments = []
 
     def item(label: str, value: str, style: str = "toolbar") -> None:
-        out.extend([styled(key, f" {label} "), styled(style, value + " ")])
+        if level < 2:
+            out.append(styled(key, f" {label} "))
+        else:
+            out.append(styled(key, " " if not out else " · "))
+        out.append(styled(style, value + ("" if level == 2 else " ")))
 
     if state.peer and state.connected:
-        item("peer", f"{state.peer[0]}:{state.peer[1]}")
+        peer = f"{state.peer[0]}:{state.peer[1]}"
+        item("peer", "…" + peer[cut + 1:] if cut else peer)
     else:
         item("peer", "not connected", "toolbar.bad")
-    item("tls", _tls_label(state.tls) if state.tls else "none",
-         "toolbar" if state.tls else "toolbar.bad")
+    tls = _tls_label(state.tls, cipher=level == 0) if state.tls else "no TLS" if level == 2 \
+        else "none"
+    item("tls", tls, "toolbar" if state.tls else "toolbar.bad")
     item("user", state.auth_user or "-")
     phase = state.phase.value
     if state.phase is Phase.RCPT:
         phase = f"rcpt ×{state.recipients}"
     item("phase", phase)
-    item("safe", "on" if state.safe else "OFF", "toolbar" if state.safe else "toolbar.bad")
+    item("safe", ("safe " if level == 2 else "") + ("on" if state.safe else "OFF"),
+         "toolbar" if state.safe else "toolbar.bad")
     if state.out_of_step:
         item("!", "out of step", "toolbar.bad")
     return out
 
 
-def _tls_label(tls: TlsInfo) -> str:
-    return f"{tls.version} {tls.cipher}" + ("" if tls.verified else " (unverified)")
+def _tls_label(tls: TlsInfo, cipher: bool = True) -> str:
+    return tls.version + (f" {tls.cipher}" if cipher else "") + \
+        ("" if tls.verified else " (unverified)")
 
 
 def format_tls(tls: TlsInfo | None) -> Fragments:
@@ -291,17 +355,18 @@ def format_cert(cert: CertSummary, label: str) -> Fragments:
     return format_note("\n".join(lines), "warning" if days < 0 else "note")
 
 
-def format_caps(caps: Capabilities) -> Fragments:
+def format_caps(caps: Capabilities, width: int | None = None) -> Fragments:
     """:caps — each extension parsed and explained in a line (like msmtp --serverinfo)."""
-    lines = [f"{caps.domain} offers {len(caps.extensions)} extension(s):"]
+    rows = []
     for keyword, params in caps.extensions.items():
         known = EXTENSIONS.get(keyword)
-        shown = inert(" ".join((keyword, *params)))
         meaning = known.meaning if known else "not in the IANA registry (vendor-specific)"
-        detail = _cap_detail(keyword, params, caps)
         source = f" [{known.rfc}]" if known else ""
-        lines.append(f"  {shown:<32} {meaning}{detail}{source}")
-    return format_note("\n".join(lines))
+        rows.append((inert(" ".join((keyword, *params))),
+                     f"{meaning}{_cap_detail(keyword, params, caps)}{source}"))
+    lines = [f"{caps.domain} offers {len(caps.extensions)} extension(s):",
+             *column_lines(rows, 32, width)]
+    return format_note("\n".join(lines), width=width)
 
 
 def _cap_detail(keyword: str, params: tuple[str, ...], caps: Capabilities) -> str:
@@ -328,16 +393,23 @@ def explain_line(reply: Reply) -> Fragments:
     return [styled("explain", f"  ↳ {text}" + (f" → {step}" if step else "") + "\n")]
 
 
-def format_explain(code: int, enhanced: str | None) -> Fragments:
-    """:explain CODE [ENHANCED] — the basic code, then the enhanced one digit by digit."""
-    entry = codes.basic(code)
-    if entry is not None:
-        lines = [f"{code}: {entry.meaning}  [{entry.rfc}]", f"  next: {entry.next_step}"]
-    else:
-        lines = [f"{code}: not a code the RFCs list; {codes.describe_class(code)}"]
+def format_explain(code: int | None, enhanced: str | None, width: int | None = None
+                   ) -> Fragments:
+    """:explain [CODE] [ENHANCED] — the basic code, then the enhanced one digit by digit,
+    and whether the two agree (RFC 3463 §2: the class repeats the first digit)."""
+    lines = []
+    if code is not None:
+        entry = codes.basic(code)
+        lines += ([f"{code}: {entry.meaning}  [{entry.rfc}]", f"  next: {entry.next_step}"]
+                  if entry is not None else
+                  [f"{code}: not a code the RFCs list; {codes.describe_class(code)}"])
     if enhanced:
         lines += _explain_enhanced(enhanced)
-    return format_note("\n".join(lines))
+    if code is not None and enhanced and str(code)[0] != enhanced[0]:
+        lines.append(f"  they disagree: {code} is a class {str(code)[0]} reply, {enhanced} a "
+                     f"class {enhanced[0]} status; RFC 3463 §2 wants the same class (the "
+                     "server is wrong, or the two were copied from different replies)")
+    return format_note("\n".join(lines), width=width)
 
 
 def _explain_enhanced(code: str) -> list[str]:

@@ -1,8 +1,8 @@
 """The practice server: a real SMTP server (aiosmtpd) bound in the running loop.
 
 Owns: `PracticeServer` (port 0 by default, STARTTLS with a CA and certificate
-made at start, AUTH after TLS for demo/demo, a realistic EHLO), the `Inbox`
-of received messages, and `serve_forever` for `--serve`. The tests use it as
+made at start, AUTH after TLS for demo/demo, a realistic EHLO), filling its
+`Inbox` (inbox.py), and `serve_forever` for `--serve`. The tests use it as
 their server; `record_wire` keeps every byte each connection sent.
 Must not: be imported unless --demo, --serve or a test asks for it.
 """
@@ -20,19 +20,17 @@ import secrets
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from .commands import Args, Engine, helper
 from .config import open_private
-from .errors import ConnectionFailed, UsageError
+from .errors import ConnectionFailed
+from .inbox import Inbox, Received, summary
 from .protocol import unb64
-from .render import inert
 from .tls import PracticeCerts, make_practice_certs
 
-__all__ = ["DEMO_PASSWORD", "DEMO_USER", "Inbox", "InboxHelpers", "PracticeServer", "Received"]
+__all__ = ["DEMO_PASSWORD", "DEMO_USER", "PracticeServer"]
 
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo"
@@ -42,24 +40,6 @@ REFUSALS = {
     "reject": "550 5.1.1 No such mailbox here (the practice server refuses reject@)",
     "tempfail": "451 4.3.0 Try again later (the practice server defers tempfail@)",
 }
-
-
-@dataclass(frozen=True)
-class Received:
-    """One message as the server stored it (after dot-unstuffing)."""
-
-    mail_from: str
-    rcpt_tos: tuple[str, ...]
-    content: bytes
-    tls: bool
-    user: str | None
-    when: dt.datetime
-
-
-@dataclass
-class Inbox:
-    messages: list[Received] = field(default_factory=list)
-    wire: list[bytearray] = field(default_factory=list)  # per connection, when recorded
 
 
 class _Handler:
@@ -275,43 +255,6 @@ class PracticeServer:
         self._server = None
 
 
-class InboxHelpers:
-    """`:inbox` for --demo: what the practice server received."""
-
-    def __init__(self, engine: Engine, inbox: Inbox) -> None:
-        self.engine = engine
-        self.store = inbox
-
-    @helper(":inbox [N]", "with --demo: the messages the practice server received (N: one)",
-            max_args=1)
-    async def inbox(self, args: Args) -> None:
-        messages = self.store.messages
-        if not messages:
-            self.engine.note("the practice server has received no messages yet")
-            return
-        if not args.positional:
-            lines = [f"{len(messages)} message(s); :inbox N shows one"]
-            lines += [f"  {n}. {_summary(m)}" for n, m in enumerate(messages, 1)]
-            self.engine.note("\n".join(lines))
-            return
-        number = args.positional[0]
-        if not number.isdigit() or not 1 <= int(number) <= len(messages):
-            raise UsageError(f"there is no message {number}", f"1 to {len(messages)}")
-        message = messages[int(number) - 1]
-        text = message.content.decode("utf-8", "backslashreplace").replace("\r\n", "\n")
-        self.engine.note(f"message {number}: {_summary(message)}\n" + inert(text.rstrip("\n")))
-
-
-def _summary(message: Received) -> str:
-    subject = next((line[8:].strip() for line in message.content.decode(
-        "utf-8", "replace").split("\r\n") if line.lower().startswith("subject:")), "")
-    how = "TLS" if message.tls else "plaintext"
-    user = f", user {message.user}" if message.user else ""
-    return (f"from <{message.mail_from}> to {', '.join(f'<{r}>' for r in message.rcpt_tos)}, "
-            f"{len(message.content)} bytes, {how}{user}" +
-            (f", subject {inert(subject)!r}" if subject else ""))
-
-
 async def serve_forever(port: int, host: str = "127.0.0.1") -> None:
     """--serve: run until Ctrl-C, saying how to connect and what arrives."""
     server = PracticeServer(host, port, notify=_announce)
@@ -332,4 +275,4 @@ async def serve_forever(port: int, host: str = "127.0.0.1") -> None:
 
 
 def _announce(message: Received) -> None:
-    print(f"received: {_summary(message)}", flush=True)
+    print(f"received: {summary(message)}", flush=True)

@@ -198,7 +198,8 @@ async def run_shell(engine: Engine, state: SessionState, ui: ShellUI,
                     history: CommandHistory) -> int:
     """The REPL: read a line, let the Engine run it, until :quit or Ctrl-D."""
     session: PromptSession[str] = PromptSession(
-        history=history, style=ui.style, bottom_toolbar=lambda: FormattedText(toolbar(state)),
+        history=history, style=ui.style,
+        bottom_toolbar=lambda: FormattedText(toolbar(state, ui.width())),
         completer=make_completer(state, {n: h[0] for n, h in engine.helpers.items()},
                                  history),
         complete_while_typing=True, auto_suggest=AutoSuggestFromHistory(),

@@ -21,7 +21,7 @@ from smtpshell.commands import Engine
 from smtpshell.config import Settings, Target, TlsOptions
 from smtpshell.helpers import make_engine
 from smtpshell.render import Fragments, plain
-from smtpshell.server import InboxHelpers, PracticeServer
+from smtpshell.server import PracticeServer
 from smtpshell.session import SessionState
 
 T = TypeVar("T")
@@ -106,7 +106,7 @@ async def engine_for(server: PracticeServer, ui: RecordingUI | None = None, *,
     ui = ui or RecordingUI()
     settings = practice_settings(server, **changes)
     engine = make_engine(settings, SessionState(safe=settings.safe), ui, script=script,
-                         extra=[lambda e: InboxHelpers(e, server.inbox)])
+                         inbox=server.inbox)
     if connect:
         assert settings.target is not None
         await engine.dialer.open_target(settings.target)

@@ -26,7 +26,6 @@ from support import (
 from smtpshell.errors import UsageError
 from smtpshell.helpers import make_engine
 from smtpshell.protocol import auth_plain, cram_md5
-from smtpshell.server import InboxHelpers
 from smtpshell.session import SessionState
 from smtpshell.shell import ShellUI, make_history, run_shell
 
@@ -230,7 +229,7 @@ def test_no_secret_in_history_or_transcript_for_any_auth_path(tmp_path: Path) ->
                 settings = practice_settings(server, transcript=str(transcript))
                 state = SessionState()
                 engine = make_engine(settings, state, ui,
-                                     extra=[lambda e: InboxHelpers(e, server.inbox)])
+                                     inbox=server.inbox)
                 assert settings.target is not None
                 await engine.dialer.open_target(settings.target)
                 pipe.send_text(keys)

@@ -23,7 +23,7 @@ from support import (
 
 from smtpshell.commands import Engine
 from smtpshell.helpers import make_engine
-from smtpshell.server import InboxHelpers, PracticeServer
+from smtpshell.server import PracticeServer
 from smtpshell.session import SessionState
 from smtpshell.shell import ShellUI, make_history, run_shell
 
@@ -39,7 +39,7 @@ async def drive(server: PracticeServer, keys: str, history: Path, color: bool = 
         ui = ShellUI(color=color)
         settings = practice_settings(server)
         state = SessionState()
-        engine = make_engine(settings, state, ui, extra=[lambda e: InboxHelpers(e, server.inbox)])
+        engine = make_engine(settings, state, ui, inbox=server.inbox)
         assert settings.target is not None
         await engine.dialer.open_target(settings.target)
         pipe.send_text(keys)
