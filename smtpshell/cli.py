@@ -171,6 +171,9 @@ def _check(args: argparse.Namespace, env: Mapping[str, str], profile: Mapping[st
     if ehlo is not None and (not ehlo or any(c.isspace() or ord(c) < 32 for c in ehlo)):
         fail(f"the EHLO name {ehlo!r} holds spaces or control characters",
              "give a host name or an address literal such as [192.0.2.1]")
+    if ehlo is not None and not ehlo.isascii():  # what the safe mode says of a typed EHLO
+        fail(f"the EHLO name {ehlo!r} is not ASCII: before EHLO nobody knows whether the "
+             "server takes UTF-8 (SMTPUTF8), so it would not be sent", _idna_hint(ehlo))
     if args.sni:
         try:
             args.sni.encode("idna")
@@ -186,6 +189,13 @@ def _check(args: argparse.Namespace, env: Mapping[str, str], profile: Mapping[st
              "give the script as a file")
     if args.script not in (None, "-") and not _readable(args.script):
         fail(f"--script {args.script}: no such file", "- reads the script from standard input")
+
+
+def _idna_hint(name: str) -> str:
+    try:
+        return f"its ASCII form is {name.encode('idna').decode()}"
+    except UnicodeError:
+        return "give an ASCII host name"
 
 
 def _readable(path: str) -> bool:

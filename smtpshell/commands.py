@@ -460,7 +460,7 @@ class Engine:
         self.record(reply, judged)
         if command.verb == "QUIT" and reply.code == 221:
             conn.close()  # the session is over; don't wait for the server to hang up
-            await conn.finish()
+            await self.dialer.finish(conn)
         return reply
 
     async def request_all(self, commands: Sequence[Command]) -> list[Reply]:

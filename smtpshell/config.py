@@ -118,7 +118,8 @@ def open_private(path: str) -> TextIO:
     """Open for appending a file that holds secrets or keys (history, transcript, TLS key
     log): created 0600, made 0600 if it existed wider, never written through a symbolic
     link. A file that cannot be made private is refused, with the reason."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    # O_NONBLOCK: a FIFO in the way fails at once instead of waiting for a reader
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     try:
         fd = os.open(path, flags, 0o600)
     except OSError as err:

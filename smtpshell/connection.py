@@ -29,7 +29,7 @@ from .traffic import Listener
 
 __all__ = ["CLOSE_DEADLINE", "Connection", "HungUpOnQuit", "Pending"]
 
-CLOSE_DEADLINE = 3.0  # seconds a polite close may take (a TLS close_notify some never answer)
+CLOSE_DEADLINE = 1.0  # seconds a polite close may take (a TLS close_notify Exim never answers)
 
 
 class HungUpOnQuit(ServerClosed):
@@ -79,7 +79,7 @@ class Connection(asyncio.Protocol):
                     lambda: conn, target.host, target.port, ssl=use_tls,
                     server_hostname=name, family=target.family, local_addr=target.source,
                     ssl_handshake_timeout=timeout if use_tls else None,
-                    ssl_shutdown_timeout=CLOSE_DEADLINE if use_tls else None)
+                    ssl_shutdown_timeout=2 * CLOSE_DEADLINE if use_tls else None)
         except (ssl.SSLError, ssl.CertificateError) as err:
             raise handshake_failure(err, name or target.host) from None
         except TimeoutError:
@@ -299,7 +299,7 @@ class Connection(asyncio.Protocol):
         try:
             new = await asyncio.get_running_loop().start_tls(
                 transport, self, ctx, server_hostname=self._sni, ssl_handshake_timeout=timeout,
-                ssl_shutdown_timeout=CLOSE_DEADLINE)
+                ssl_shutdown_timeout=2 * CLOSE_DEADLINE)
         except (ssl.SSLError, ssl.CertificateError, OSError, TimeoutError) as err:
             self.drop("the TLS handshake failed")
             raise handshake_failure(err, self._sni) from None
@@ -341,19 +341,21 @@ class Connection(asyncio.Protocol):
         listeners hear of it before this returns."""
         self._handle(self.machine.close(reason, expected=False, drop=True))
 
-    async def finish(self) -> None:
-        """Wait until the socket is closed; a peer that does not answer a TLS close
-        within CLOSE_DEADLINE is dropped."""
+    async def finish(self) -> bool:
+        """Wait until the socket is closed. A peer that does not answer the TLS close
+        (close_notify) within CLOSE_DEADLINE is dropped: False."""
         if self.gone.done():
-            return
+            return True
         try:
             async with asyncio.timeout(CLOSE_DEADLINE):
                 await asyncio.shield(self.gone)
         except TimeoutError:
             self._abort_transport()
+            return False
         except asyncio.CancelledError:
             self._abort_transport()
             raise
+        return True
 
     def _abort_transport(self) -> None:
         if self._transport is not None:

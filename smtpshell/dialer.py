@@ -19,7 +19,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .config import Target, TlsMode
-from .connection import Connection
+from .connection import CLOSE_DEADLINE, Connection
 from .errors import ConnectionFailed, ProtocolViolation, ReplyTimeout, TlsFailed
 from .knowledge import CONNECT_TIMEOUT
 from .protocol import Command, Reply
@@ -223,5 +223,11 @@ class Dialer:
         except BaseException:
             conn.drop("interrupted while closing; the connection was dropped")
             raise
-        await conn.finish()
+        await self.finish(conn)
+
+    async def finish(self, conn: Connection) -> None:
+        """The socket closed, within the stated deadline (a TLS close some never answer)."""
+        if not await conn.finish():
+            self.engine.note(f"the server did not answer the TLS close within "
+                             f"{CLOSE_DEADLINE:g} s; the socket was dropped")
 

@@ -391,7 +391,7 @@ class TextEncoder:
         if self._binary:
             return chunk
         if self._cr and chunk.startswith(b"\n"):
-            chunk = chunk[1:]
+            chunk, self._cr = chunk[1:], False  # the LF of a CRLF cut in two: taken
         if not chunk:
             return b""
         self._cr = chunk.endswith(b"\r")

@@ -449,9 +449,9 @@ class Screen(Listener):
         if not echo:
             return
         secrets = self._secrets
-        if secrets is None and command is not None and command.secret and \
-                carries(command.line, self._state.hidden):
-            secrets = self._state.hidden  # a password typed hidden stays hidden
+        if secrets is None and command is not None and carries(command.line, self._state.hidden):
+            # a password typed hidden stays hidden, in any form, whatever line carries it
+            secrets, command = self._state.hidden, replace(command, secret=True)
         self._sink(format_sent(command, data, secrets))
 
     def on_connected(self, peer: tuple[str, int], tls: TlsInfo | None) -> None:

@@ -178,6 +178,11 @@ def _key_bindings() -> KeyBindings:
     def _paste(event: KeyPressEvent) -> None:
         event.current_buffer.insert_text(paste_lines(event.data))
 
+    @bindings.add(Keys.Vt100MouseEvent)
+    def _mouse(event: KeyPressEvent) -> None:
+        """The shell asks for no mouse reports: what looks like one is a stray escape
+        sequence (ESC [ 3 1 m typed), which prompt_toolkit's own handler would choke on."""
+
     return bindings
 
 
@@ -214,6 +219,7 @@ async def run_shell(engine: Engine, state: SessionState, ui: ShellUI,
         except EOFError:
             await _interruptible(engine, _ctrl_d(engine))
             continue
+
         results = await _interruptible(engine, engine.handle_text(text))
         history.settle(sent=not any(r.refused for r in results or []))
     return 0

@@ -75,7 +75,26 @@ def test_the_classic_session_typed_at_the_prompt(tmp_path: Path, color: bool) ->
     saved = history.read_text()
     assert "MAIL FROM:<me@example.com>" in saved
     assert "AUTH" not in saved and "AGRlbW8AZGVtbw" not in saved
+    assert "+From: me@example.com" not in saved and "+hello" not in saved  # message text
     assert stat.S_IMODE(history.stat().st_mode) == 0o600
+
+
+def test_the_history_keeps_commands_that_went_out(tmp_path: Path) -> None:
+    """Not message text typed in DATA mode, not lines the safe mode refused."""
+    history = tmp_path / "h"
+    keys = "\r".join(["EHLO h.example", "R", "NOOP " + "x" * 600, "MAIL FROM:<a@example.com>",
+                      "RCPT TO:<b@example.com>", "DATA", "Subject: private plans", "",
+                      "the body", ".", ""]) + CTRL_D
+
+    async def scenario() -> None:
+        async with practice() as server:
+            await drive(server, keys, history)
+            assert server.inbox.messages[0].content.endswith(b"the body\r\n")
+
+    run(scenario())
+    kept = [line[1:] for line in history.read_text().splitlines() if line.startswith("+")]
+    assert kept == ["EHLO h.example", "MAIL FROM:<a@example.com>", "RCPT TO:<b@example.com>",
+                    "DATA"]
 
 
 def test_paste_is_split_into_lines_and_ctrl_d_ends_data(tmp_path: Path) -> None:
@@ -163,5 +182,18 @@ def test_unsolicited_421_prints_above_the_waiting_prompt(tmp_path: Path) -> None
         assert text.index("421 4.4.2") < text.rindex("closed>")
         assert "connection closed: the server closed the connection" in text
         assert srv.received == b""
+
+    run(scenario())
+
+
+def test_a_stray_escape_sequence_does_not_take_the_shell_down(tmp_path: Path) -> None:
+    """ESC [ 3 1 m typed (not pasted) looks to prompt_toolkit like a broken mouse report."""
+    keys = "\x1b[31m\rNOOP\r" + CTRL_D
+
+    async def scenario() -> None:
+        async with practice() as server:
+            _, screen = await drive(server, keys, tmp_path / "h")
+            assert bytes(server.inbox.wire[0]).endswith(b"NOOP\r\nQUIT\r\n")
+            assert "Traceback" not in screen
 
     run(scenario())
