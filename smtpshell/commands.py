@@ -376,9 +376,9 @@ class Engine:
 
     def is_secret_line(self, line: str) -> bool:
         """Must this typed line stay out of history? (credentials, AUTH, 334 answers)"""
-        if is_secret(line.removeprefix("::"), self.state.auth_dialog, self.state.secrets):
-            return True
-        return line.startswith(":") and self.redact_input(line) != line
+        if line.startswith(":") and not line.startswith("::"):  # a helper: its arguments
+            return self.redact_input(line) != line
+        return is_secret(line.removeprefix("::"), self.state.auth_dialog, self.state.secrets)
 
     def redact_input(self, line: str) -> str:
         """The typed line as it may be written down: secret helper arguments masked."""
@@ -390,8 +390,8 @@ class Engine:
         name, _, raw = line[1:].partition(" ")
         found = self.helpers.get(name.lower())
         if found is None or found[0].secret_from is None:  # :raw or :pipeline with AUTH
-            return f":{name} {MASK}" if is_secret(raw, state.auth_dialog, state.secrets) \
-                else line
+            # a helper line never answers a 334, so the AUTH dialog makes it no secret
+            return f":{name} {MASK}" if is_secret(raw, False, state.secrets) else line
         try:
             args = parse_args(found[0], raw)
         except UsageError:

@@ -27,12 +27,10 @@ _AUTH_LINE = re.compile(r"(^|[\s;:>])AUTH\s+\S+\s+\S", re.IGNORECASE)
 
 def is_secret(line: str, auth_dialog: bool, secrets: Iterable[str]) -> bool:
     """A line that must never reach history or a transcript unredacted: an AUTH line
-    (wherever it stands), an answer to a 334, or anything holding a secret seen."""
-    if auth_dialog or line.strip().split(" ", 1)[0].upper() == "AUTH":
-        return True
-    if _AUTH_LINE.search(line):
-        return True
-    return any(form in line for form in secrets)
+    with a response (wherever it stands: typed, pipelined, raw), an answer to a 334, or
+    anything holding a secret seen. `AUTH LOGIN` alone carries none."""
+    return auth_dialog or bool(_AUTH_LINE.search(line)) or any(form in line
+                                                                for form in secrets)
 
 
 def wire_secrets(command: Command, mechanism: str, challenge: str | None) -> set[str]:

@@ -27,6 +27,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from .config import open_private
 from .errors import ConnectionFailed
 from .inbox import Inbox, Received, summary
+from .knowledge import AUTH_RESPONSE_LINE
 from .protocol import unb64
 from .tls import PracticeCerts, make_practice_certs
 
@@ -156,6 +157,17 @@ class _PracticeSMTP(SMTP):
     def connection_lost(self, error: Exception | None) -> None:
         self._sessions.discard(self)
         super().connection_lost(error)
+
+    async def challenge_auth(self, *args: Any, **kwargs: Any) -> Any:
+        """RFC 4954 §4: an answer to a 334 may take 12,288 octets, but aiosmtpd reads
+        every line with one limit (1001): lift it for the answer only."""
+        reader = self._reader
+        limit = getattr(reader, "_limit", None)
+        setattr(reader, "_limit", AUTH_RESPONSE_LINE[0])  # noqa: B010 - a private field
+        try:
+            return await super().challenge_auth(*args, **kwargs)
+        finally:
+            setattr(reader, "_limit", limit)  # noqa: B010
 
     def drop(self) -> None:
         """Close the connection now, the socket under TLS included."""
