@@ -398,13 +398,15 @@ class TextEncoder:
         text = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         self._check(text)
         self.eight_bit = self.eight_bit or not text.isascii()
-        if self._stuff:
-            text = text.replace(b"\n.", b"\n..")
-            if self._line == 0 and text.startswith(b"."):
-                text = b"." + text
+        at_line_start = self._line == 0
         last_end = text.rfind(b"\n")
         self.lines += text.count(b"\n")
+        # counted as written: the dot stuffed below is not part of the line's length
         self._line = self._line + len(text) if last_end < 0 else len(text) - last_end - 1
+        if self._stuff:
+            text = text.replace(b"\n.", b"\n..")
+            if at_line_start and text.startswith(b"."):
+                text = b"." + text
         return text.replace(b"\n", b"\r\n")
 
     def _check(self, text: bytes) -> None:

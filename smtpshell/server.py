@@ -254,6 +254,11 @@ class PracticeServer:
                                                 ssl=ctx if self._implicit else None)
         self.port = self._server.sockets[0].getsockname()[1]
 
+    @property
+    def connections(self) -> int:
+        """Connections still open (a test waits for a close to reach the server)."""
+        return len(self._sessions)
+
     async def stop(self) -> None:
         """Close the listener and every connection still open. Since Python 3.12.1
         wait_closed() waits for all of them, and nothing closes a client that went
