@@ -257,14 +257,18 @@ class Connection(asyncio.Protocol):
             async with asyncio.timeout(timeout):
                 return await asyncio.shield(pending.future)
         except TimeoutError:
-            self._handle(self.machine.cancel(pending.ticket))
+            self.give_up(pending)
             hint = ("the session is out of step: :resync waits for the late reply, "
                     ":reconnect starts afresh") if self.machine.connected else \
                 "the connection was closed; :reconnect to try again"
             raise ReplyTimeout(f"no reply within {timeout:g} s", hint) from None
         except asyncio.CancelledError:
-            self._handle(self.machine.cancel(pending.ticket))
+            self.give_up(pending)
             raise
+
+    def give_up(self, pending: Pending) -> None:
+        """The user (or a deadline) stopped waiting for this reply."""
+        self._handle(self.machine.cancel(pending.ticket))
 
     def interrupt(self) -> None:
         """The user stopped waiting for the transport (a handshake, message text)."""
@@ -302,9 +306,11 @@ class Connection(asyncio.Protocol):
                 ssl_shutdown_timeout=2 * CLOSE_DEADLINE)
         except (ssl.SSLError, ssl.CertificateError, OSError, TimeoutError) as err:
             self.drop("the TLS handshake failed")
+            self._socket_gone()
             raise handshake_failure(err, self._sni) from None
         except asyncio.CancelledError:
             self.interrupt()
+            self._socket_gone()
             raise
         if new is None or not self.machine.connected:
             self.drop("the server closed the connection during the TLS handshake")
@@ -356,6 +362,13 @@ class Connection(asyncio.Protocol):
             self._abort_transport()
             raise
         return True
+
+    def _socket_gone(self) -> None:
+        """The handshake never finished: asyncio will not report the loss of a socket
+        it had already handed to TLS, so say it here (it was aborted above)."""
+        self._transport = None
+        if not self.gone.done():
+            self.gone.set_result(None)
 
     def _abort_transport(self) -> None:
         if self._transport is not None:

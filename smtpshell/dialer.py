@@ -79,7 +79,7 @@ class Dialer:
                                "it may not be an SMTP server: HTTP and TLS servers wait for "
                                "the client to speak first (port 465 wants --tls)") from None
         except BaseException:
-            conn.drop("no greeting")  # never leave a half-opened connection behind
+            conn.give_up(conn.greeting)  # never leave a half-opened connection behind
             raise
         engine.record(greeting)
         self._judge_greeting(conn, target, greeting)

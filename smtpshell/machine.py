@@ -325,7 +325,8 @@ class ClientMachine:
         if self.stage is Stage.STARTTLS:
             return self._fail("gave up waiting for the reply to STARTTLS: a late 220 cannot "
                               "be taken up safely, so the connection was closed")
-        if owed is None and (self.phase is Phase.DATA or self._chunk_left):
+        mid_message = self.phase in (Phase.DATA, Phase.BDAT) or self._chunk_left
+        if mid_message and (owed is None or owed.command.verb == "BDAT"):
             return self._fail("the message was interrupted: the connection was closed so that "
                               "no partial message is delivered")
         if owed is None:

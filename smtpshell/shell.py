@@ -97,7 +97,10 @@ class ShellUI:
     async def _ask(self, message: str, password: bool) -> str | None:
         session: PromptSession[str] = PromptSession(style=self.style)
         try:
-            return await session.prompt_async(message, is_password=password)
+            # handle_sigint off: on leaving, prompt_toolkit would remove the SIGINT handler
+            # that lets Ctrl-C stop the step this question belongs to
+            return await session.prompt_async(message, is_password=password,
+                                              handle_sigint=False)
         except (EOFError, KeyboardInterrupt):
             return None
 

@@ -255,12 +255,24 @@ def test_cancel_auth_then_a_late_334_is_a_known_dialog() -> None:
     assert run.answers[-1].late and run.machine.auth_dialog
 
 
+def sent_chunk() -> Run:
+    run = greeted(*ENVELOPE).send("BDAT 3")
+    run.machine.send_text(b"abc")
+    return run
+
+
+def test_the_reply_to_bdat_last_given_up_is_late_like_the_final_dot() -> None:
+    run = greeted(*ENVELOPE).send("BDAT 0 LAST").cancel()
+    assert run.closed is None and run.machine.phase is Phase.IDLE and run.machine.out_of_step
+
+
 @pytest.mark.parametrize(("steps", "reason"), [
     (lambda: Run().cancel(0), "greeting"),
     (lambda: greeted().send("STARTTLS").cancel(), "STARTTLS"),
     (lambda: greeted(("STARTTLS", b"220 go\r\n")).cancel(None), "handshake"),
     (lambda: greeted(*ENVELOPE, ("DATA", b"354 go\r\n")).cancel(None), "interrupted"),
     (lambda: greeted(*ENVELOPE).send("BDAT 100").cancel(None), "interrupted"),
+    (lambda: sent_chunk().cancel(), "interrupted"),  # the chunk went; its reply given up
 ])
 def test_cancellations_that_close(steps: Callable[[], Run], reason: str) -> None:
     run = steps()
