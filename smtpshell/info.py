@@ -85,6 +85,7 @@ class InfoHelpers:
         engine, state = self.engine, self.engine.state
         peer = f"{state.peer[0]}:{state.peer[1]}" if state.peer else "none"
         lines = [
+            "the session:",
             f"connection: {peer} ({'open' if state.connected else 'closed'})",
             f"TLS:        {f'{state.tls.version} {state.tls.cipher}' if state.tls else 'none'}",
             f"EHLO:       {'done' if state.greeted else 'not yet'}",
@@ -97,8 +98,8 @@ class InfoHelpers:
         if state.closing:
             lines.append("the server said it is closing the connection")
         if state.out_of_step:
-            lines.append("OUT OF STEP: a reply was given up on; :reconnect to be sure")
-        engine.note("\n".join(lines))
+            lines.append("OUT OF STEP: a reply was given up on; :resync, or :reconnect")
+        engine.note("\n  ".join(lines))
 
 
 def _code_words(words: list[str]) -> tuple[int | None, str | None]:

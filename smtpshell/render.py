@@ -231,9 +231,19 @@ def wrap(text: str, width: int | None) -> str:
         label = _LABEL.match(line)
         lead = len(line) - len(line.lstrip(" "))
         indent = label.end() if label and label.end() < width // 2 else lead + 2
-        out += textwrap.wrap(line, width, subsequent_indent=" " * indent,
-                             break_on_hyphens=False) or [line]
+        out += _wrapped(line, width, " " * indent) or [line]
     return "\n".join(out)
+
+
+# spaces a line is never broken at: "RFC 2920", "§ 4", "33.6 MB"
+_JOINED = re.compile(r"(?<=RFC) (?=\d)|(?<=§) (?=\d)|(?<=\d) (?=§)|(?<=\d) (?=(?:bytes|KB|MB|GB)\b)")
+_GLUE = "\ue000"  # a private-use character: stands for such a space while wrapping
+
+
+def _wrapped(text: str, width: int, indent: str = "") -> list[str]:
+    lines = textwrap.wrap(_JOINED.sub(_GLUE, text), width, subsequent_indent=indent,
+                          break_on_hyphens=False)
+    return [line.replace(_GLUE, " ") for line in lines]
 
 
 def column_lines(rows: list[tuple[str, str]], key_width: int, width: int | None) -> list[str]:
@@ -245,7 +255,7 @@ def column_lines(rows: list[tuple[str, str]], key_width: int, width: int | None)
         if not width or width < at + MIN_WRAP // 2:
             out.append(f"  {key:<{key_width}} {text}")
             continue
-        body = textwrap.wrap(text, width - at, break_on_hyphens=False) or [""]
+        body = _wrapped(text, width - at) or [""]
         if len(key) > key_width:
             out += wrap(f"  {key}", width).split("\n")
             first = " " * at
