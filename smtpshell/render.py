@@ -236,7 +236,8 @@ def wrap(text: str, width: int | None) -> str:
 
 
 # spaces a line is never broken at: "RFC 2920", "§ 4", "33.6 MB"
-_JOINED = re.compile(r"(?<=RFC) (?=\d)|(?<=§) (?=\d)|(?<=\d) (?=§)|(?<=\d) (?=(?:bytes|KB|MB|GB)\b)")
+_JOINED = re.compile(r"(?<=RFC) (?=\d)|(?<=§) (?=\d)|(?<=\d) (?=§)"
+                     r"|(?<=\d) (?=(?:bytes|KB|MB|GB)\b)")
 _GLUE = "\ue000"  # a private-use character: stands for such a space while wrapping
 
 
