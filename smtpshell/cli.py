@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 from . import __version__
 from .commands import UI, Engine
 from .config import (
+    Practice,
     Settings,
     Target,
     TlsMode,
@@ -257,9 +258,12 @@ async def _session(args: argparse.Namespace, settings: Settings) -> int:
     if args.demo:
         from .server import PracticeServer
 
-        server = PracticeServer()
+        server = PracticeServer(smtps_too=True)
         await server.start()
-        settings = replace(settings, target=Target("127.0.0.1", server.port),
+        assert server.tls_port is not None
+        practice = Practice(server.host, server.port, server.tls_port)
+        mode: TlsMode = "tls" if args.tls else "starttls" if args.starttls else "plain"
+        settings = replace(settings, target=practice.target(mode), practice=practice,
                            tls=replace(settings.tls, cadata=server.ca_pem))
     try:
         if scripted and not args.interactive:
@@ -311,7 +315,8 @@ async def _run_shell(args: argparse.Namespace, settings: Settings, state: Sessio
     ui = ShellUI(settings.color)
     engine = _engine(settings, state, ui, server, script=False)
     if server is not None:
-        ui.show(format_note(_welcome(server.port)))
+        assert settings.practice is not None
+        ui.show(format_note(_welcome(settings.practice), width=ui.width()))
     await _connect(engine, settings)
     if args.script is not None:
         with _open_script(args.script) as source:
@@ -320,12 +325,14 @@ async def _run_shell(args: argparse.Namespace, settings: Settings, state: Sessio
     return await run_shell(engine, state, ui, history)
 
 
-def _welcome(port: int) -> str:
-    return (f"Practice server on 127.0.0.1:{port}: user demo, password demo, STARTTLS with "
-            "its own CA (trusted here).\n  Try: EHLO me.example · :starttls · "
-            "AUTH PLAIN AGRlbW8AZGVtbw== · MAIL FROM:<me@example.com> · "
-            "RCPT TO:<you@example.com> · DATA · … · . · :inbox\n"
-            "  :help lists the helpers; Ctrl-D sends QUIT and leaves.")
+def _welcome(practice: Practice) -> str:
+    return (f"Practice server on {practice.host}:{practice.port} (STARTTLS) and "
+            f"{practice.host}:{practice.tls_port} (TLS from the first byte, as on 465): user "
+            "demo, password demo, its own CA (trusted here); `demo` names it in :connect.\n"
+            "  Try: EHLO me.example · :starttls · AUTH PLAIN AGRlbW8AZGVtbw== · "
+            "MAIL FROM:<me@example.com> · RCPT TO:<you@example.com> · DATA · … · . · :inbox\n"
+            "  :tutorial teaches SMTP step by step; :help lists the helpers; Ctrl-D sends "
+            "QUIT and leaves.")
 
 
 def _serve(port: int) -> int:

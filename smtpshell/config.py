@@ -20,6 +20,7 @@ from typing import Any, Literal, TextIO
 from .errors import UsageError
 
 __all__ = [
+    "Practice",
     "Settings",
     "Target",
     "TlsMode",
@@ -69,6 +70,19 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Practice:
+    """Where --demo's practice server listens: `demo` as a host name means it."""
+
+    host: str
+    port: int  # STARTTLS, as a submission server's 587
+    tls_port: int  # TLS from the first byte, as 465
+
+    def target(self, mode: TlsMode, port: int | None = None) -> Target:
+        """The practice server the way asked: a port given wins, else the one for `mode`."""
+        return Target(self.host, port or (self.tls_port if mode == "tls" else self.port), mode)
+
+
+@dataclass(frozen=True)
 class Settings:
     target: Target | None = None
     tls: TlsOptions = field(default_factory=TlsOptions)
@@ -83,6 +97,7 @@ class Settings:
     secret_env: tuple[str, ...] = ()  # environment variables holding secrets, in order
     nameserver: tuple[str, int] | None = None  # for --mx: ask this DNS server
     mx: str | None = None  # connect to this domain's mail servers
+    practice: Practice | None = None  # --demo: the practice server, `demo` as a host name
 
     def with_target(self, target: Target) -> Settings:
         return replace(self, target=target)

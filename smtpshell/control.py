@@ -54,7 +54,8 @@ class SessionHelpers:
 
     @helper(":connect HOST[:PORT] [--tls|--starttls|--plain] | --mx DOMAIN [--port N]",
             "connect to another server (the current one gets QUIT once the new one answers); "
-            "--mx: to a domain's mail servers, on this session's port unless --port",
+            "--mx: to a domain's mail servers, on this session's port unless --port; with "
+            "--demo, HOST demo is the practice server (--tls: its implicit-TLS port)",
             options=("--tls", "--starttls", "--plain", "--mx=", "--port="), max_args=1)
     async def connect(self, args: Args) -> None:
         engine, domain = self.engine, args.value("--mx")
@@ -67,6 +68,10 @@ class SessionHelpers:
             port = engine.target.port
         mode: TlsMode | None = ("tls" if args.flag("--tls") else "starttls"
                                 if args.flag("--starttls") else None)
+        practice = engine.settings.practice
+        if practice is not None and host.lower() == "demo":
+            await engine.dialer.open_target(practice.target(mode or "plain", port))
+            return
         port = port or (465 if mode == "tls" else 25)
         mode = implied_mode(port, mode, args.flag("--plain"))
         if domain:

@@ -467,9 +467,9 @@ class Screen(Listener):
 
     def on_connected(self, peer: tuple[str, int], tls: TlsInfo | None) -> None:
         host = f"[{peer[0]}]" if ":" in peer[0] else peer[0]
+        self._sink(format_note(f"connected to {host}:{peer[1]}, waiting for the greeting"))
         if tls is not None:
             self.on_tls(tls)
-        self._sink(format_note(f"connected to {host}:{peer[1]}, waiting for the greeting"))
 
     def on_reply(self, reply: Reply, command: Command | None, late: bool) -> None:
         if self._secrets:  # a server may echo a password back; scripts write logs

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import secrets
+import ssl
 import tempfile
 import time
 from collections.abc import Callable
@@ -204,22 +205,26 @@ class _PracticeSMTP(SMTP):
 
 
 class PracticeServer:
-    """The practice server. `await start()` binds it (port 0: the OS picks)."""
+    """The practice server. `await start()` binds it (port 0: the OS picks). With
+    `smtps_too` it listens a second time, with TLS from the first byte (`tls_port`), as
+    a real server does on 465 beside 587."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  record_wire: bool = False, certs: PracticeCerts | None = None,
                  size_limit: int = 32 * 1024 * 1024,
                  notify: Callable[[Received], None] | None = None,
-                 implicit_tls: bool = False) -> None:
+                 implicit_tls: bool = False, smtps_too: bool = False) -> None:
         self.host = host
         self.port = port
+        self.tls_port: int | None = None
         self.inbox = Inbox()
         self.certs = certs or make_practice_certs()
         self._record = record_wire
         self._size_limit = size_limit
         self._notify = notify
         self._implicit = implicit_tls  # SMTPS (RFC 8314) instead of STARTTLS
-        self._server: asyncio.AbstractServer | None = None
+        self._smtps_too = smtps_too
+        self._servers: list[asyncio.AbstractServer] = []
         self._sessions: set[_PracticeSMTP] = set()
 
     @property
@@ -232,8 +237,13 @@ class PracticeServer:
         logger = logging.getLogger("mail.log")
         if not logger.handlers:
             logger.addHandler(logging.NullHandler())
-        loop = asyncio.get_running_loop()
         ctx = self.certs.server_context()
+        self.port = await self._listen(self.port, ctx, self._implicit)
+        if self._smtps_too:
+            self.tls_port = await self._listen(0, ctx, implicit=True)
+
+    async def _listen(self, port: int, ctx: ssl.SSLContext, implicit: bool) -> int:
+        loop = asyncio.get_running_loop()
         handler = _Handler(self.inbox, self._notify)
 
         def factory() -> SMTP:
@@ -242,17 +252,18 @@ class PracticeServer:
                 wire = bytearray()
                 self.inbox.wire.append(wire)
             session = _PracticeSMTP(handler, wire, self._sessions,
-                                    tls_context=None if self._implicit else ctx,
-                                    auth_require_tls=not self._implicit, enable_SMTPUTF8=True,
+                                    tls_context=None if implicit else ctx,
+                                    auth_require_tls=not implicit, enable_SMTPUTF8=True,
                                     hostname="practice.smtpshell.test",
                                     ident="smtpshell practice", authenticator=_authenticate,
                                     data_size_limit=self._size_limit, loop=loop)
             self._sessions.add(session)
             return session
 
-        self._server = await loop.create_server(factory, self.host, self.port,
-                                                ssl=ctx if self._implicit else None)
-        self.port = self._server.sockets[0].getsockname()[1]
+        server = await loop.create_server(factory, self.host, port,
+                                          ssl=ctx if implicit else None)
+        self._servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
 
     @property
     def connections(self) -> int:
@@ -260,16 +271,16 @@ class PracticeServer:
         return len(self._sessions)
 
     async def stop(self) -> None:
-        """Close the listener and every connection still open. Since Python 3.12.1
+        """Close the listeners and every connection still open. Since Python 3.12.1
         wait_closed() waits for all of them, and nothing closes a client that went
         quiet (after STARTTLS, aiosmtpd keeps the socket under its own transport)."""
-        if self._server is None:
-            return
-        self._server.close()
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.close()
         for session in list(self._sessions):
             session.drop()
-        await self._server.wait_closed()
-        self._server = None
+        for server in servers:
+            await server.wait_closed()
 
 
 async def serve_forever(port: int, host: str = "127.0.0.1") -> None:
