@@ -29,10 +29,12 @@ from .config import (
     TlsMode,
     TlsOptions,
     color_enabled,
+    config_path,
     history_path,
     implied_mode,
     load_profile,
     parse_hostport,
+    state_path,
 )
 from .errors import SmtpShellError, TlsFailed, UsageError
 from .helpers import make_engine
@@ -97,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after --script, stay in the shell")
     p.add_argument("--demo", action="store_true",
                    help="start the practice server on loopback and connect to it")
+    p.add_argument("--tutorial", nargs="?", const="", metavar="LESSON",
+                   help="with --demo: the guided lessons, from LESSON or where you left off")
     p.add_argument("--serve", action="store_true",
                    help=f"run only the practice server (port {SERVE_PORT} unless --port)")
     p.add_argument("--version", action="version", version=f"smtpshell {__version__}")
@@ -128,6 +132,8 @@ def make_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         color=color_enabled(args.no_color, env), transcript=args.transcript,
         explain=args.explain,
         history=None if args.no_history else history_path(env),
+        progress=state_path(env, "tutorial.json"),
+        lessons_dir=config_path(env).parent / "lessons",
         secret_env=tuple(args.secret_env), mx=args.mx,
         nameserver=(nameserver[0], nameserver[1] or 53) if nameserver else None)
 
@@ -159,6 +165,11 @@ def _check(args: argparse.Namespace, env: Mapping[str, str], profile: Mapping[st
         fail("--key needs --cert")
     if args.mx and args.server:
         fail("give HOST or --mx DOMAIN, not both")
+    if args.tutorial is not None and not args.demo:
+        fail("--tutorial comes with --demo: the lessons run on the practice server",
+             "smtpshell --demo --tutorial")
+    if args.tutorial is not None and args.script is not None:
+        fail("--tutorial is for a person at the keyboard, not a --script")
     if args.demo and args.serve:
         fail("give --demo or --serve, not both", "--demo runs the server and a shell on it")
     if args.tls_min and args.tls_max and float(args.tls_min) > float(args.tls_max):
@@ -321,6 +332,8 @@ async def _run_shell(args: argparse.Namespace, settings: Settings, state: Sessio
     if args.script is not None:
         with _open_script(args.script) as source:
             await run_script(engine, read_lines(source), leave=False)
+    if args.tutorial is not None:
+        await engine.handle_line(f":tutorial {args.tutorial}".rstrip())
     history = make_history(settings.history, engine)
     return await run_shell(engine, state, ui, history)
 

@@ -30,7 +30,8 @@ from .session import SessionState, TlsInfo
 from .traffic import Listener
 from .transcript import Transcript
 
-__all__ = ["UI", "Args", "Engine", "HelperInfo", "LineResult", "helper", "helper_infos"]
+__all__ = ["UI", "Args", "Engine", "HelperInfo", "LineResult", "helper", "helper_infos",
+           "reply_matches"]
 
 
 class UI(Protocol):
@@ -216,7 +217,8 @@ class _StateListener(Listener):
             self.engine.lost = closed
 
 
-def _matches(patterns: tuple[str, ...], reply: Reply) -> bool:
+def reply_matches(patterns: tuple[str, ...], reply: Reply) -> bool:
+    """Does the reply's code fit one of these patterns ('250', '25x', '5xx')?"""
     code = str(reply.code or "---")
     return any(all(p in ("x", c) for p, c in zip(pattern, code, strict=True))
                for pattern in patterns)
@@ -278,14 +280,16 @@ class Engine:
 
     async def handle_line(self, line: str) -> LineResult:
         self._replies, self._refused = [], False
-        if self.transcript is not None:
-            self.transcript.input(line if self.state.in_data else self.redact_input(line))
+        shown = line if self.state.in_data else self.redact_input(line)
+        for listener in self.listeners:
+            listener.on_input(shown)
         try:
             await self._route(line)
         finally:
-            if self.transcript is not None:
-                self.transcript.line_done()
-        return LineResult(tuple(r for r, _ in self._replies), self._judge(), self._refused)
+            replies = tuple(r for r, _ in self._replies)
+            for listener in self.listeners:
+                listener.on_line_done(replies, self._refused)
+        return LineResult(replies, self._judge(), self._refused)
 
     async def _route(self, line: str) -> None:
         if self.state.in_data:
@@ -420,7 +424,7 @@ class Engine:
                 continue
             if expected is None:
                 ok = ok and not reply.failed
-            elif not _matches(expected, reply):
+            elif not reply_matches(expected, reply):
                 self.note(f"expected {' or '.join(expected)}, got {reply.code or '---'}",
                           "warning")
                 ok = False

@@ -31,6 +31,7 @@ __all__ = [
     "load_profile",
     "open_private",
     "parse_hostport",
+    "state_path",
 ]
 
 TlsMode = Literal["plain", "tls", "starttls"]
@@ -98,6 +99,8 @@ class Settings:
     nameserver: tuple[str, int] | None = None  # for --mx: ask this DNS server
     mx: str | None = None  # connect to this domain's mail servers
     practice: Practice | None = None  # --demo: the practice server, `demo` as a host name
+    progress: Path | None = None  # where the tutorial keeps the learner's progress
+    lessons_dir: Path | None = None  # a teacher's own lessons, beside the package's
 
     def with_target(self, target: Target) -> Settings:
         return replace(self, target=target)
@@ -164,9 +167,14 @@ def config_path(env: Mapping[str, str]) -> Path:
     return Path(base) / "smtpshell" / "config.toml"
 
 
-def history_path(env: Mapping[str, str]) -> Path:
+def state_path(env: Mapping[str, str], name: str) -> Path:
+    """A file of ours in the XDG state directory (history, tutorial progress)."""
     base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "smtpshell" / "history"
+    return Path(base) / "smtpshell" / name
+
+
+def history_path(env: Mapping[str, str]) -> Path:
+    return state_path(env, "history")
 
 
 def color_enabled(no_color_flag: bool, env: Mapping[str, str]) -> bool:

@@ -19,6 +19,7 @@ from .info import InfoHelpers
 from .message import MessageHelpers
 from .session import SessionState
 from .traffic import Listener
+from .tutorial import Tutorial
 
 __all__ = ["BUILTIN", "builtin_helpers", "make_engine"]
 
@@ -29,12 +30,14 @@ BUILTIN: tuple[Callable[[Engine], object], ...] = (
 def make_engine(settings: Settings, state: SessionState, ui: UI, *, script: bool = False,
                 inbox: Inbox | None = None, listeners: Sequence[Listener] = ()) -> Engine:
     """An Engine with every helper of this mode; `inbox` (the practice server's) brings
-    the --demo helpers. Those of other modes are known too, to say where they are."""
+    the --demo helpers (:inbox, :tutorial). Those of other modes are known too, to say
+    where they are."""
     groups: list[Callable[[Engine], object]] = [*BUILTIN]
     if inbox is not None:
-        groups.append(lambda engine: InboxHelpers(engine, inbox))
+        groups += [lambda engine: InboxHelpers(engine, inbox), Tutorial.attach]
     elsewhere = {} if inbox is not None else {
-        name: (info, InboxHelpers.MODE) for name, (info, _) in helper_infos(InboxHelpers).items()}
+        name: (info, InboxHelpers.MODE) for group in (InboxHelpers, Tutorial)
+        for name, (info, _) in helper_infos(group).items()}
     return Engine(settings, state, ui, script=script, extra_listeners=listeners,
                   helper_groups=groups, elsewhere=elsewhere)
 

@@ -81,6 +81,8 @@ STYLE: dict[str, str] = {
     "toolbar": "noreverse bg:#303030 #d0d0d0",
     "toolbar.key": "bg:#303030 #808080",
     "toolbar.bad": "bg:#303030 ansired",
+    "toolbar.lesson": "bg:#303030 ansicyan",
+    "lesson": "ansicyan",
     "explain": "ansibrightblack",
     # what the lexers produce (prompt_toolkit names Pygments tokens pygments.*)
     "pygments.keyword": "ansiblue bold",
@@ -331,6 +333,8 @@ def _toolbar(state: SessionState, level: int, cut: int = 0) -> Fragments:
          "toolbar" if state.safe else "toolbar.bad")
     if state.out_of_step:
         item("!", "out of step", "toolbar.bad")
+    if state.lesson:
+        item("learn", state.lesson, "toolbar.lesson")
     return out
 
 

@@ -51,6 +51,7 @@ class SessionState:
     ehlo_name: str | None = None  # the name last given to EHLO/HELO: :starttls says it again
     secrets: set[str] = field(default_factory=set, repr=False)  # forms to mask when written
     hidden: set[str] = field(default_factory=set, repr=False)  # typed at a hidden prompt
+    lesson: str | None = None  # where the tutorial is ("lesson 2 · step 3/6"), for the toolbar
     machine: ClientMachine = field(default_factory=ClientMachine.unconnected, repr=False)
 
     # -- read from the wire's state machine -------------------------------------

@@ -1,8 +1,9 @@
 """The traffic listener: what the session state, the screen and the transcript hear.
 
-Owns: `Listener`, the one interface between the connection and those who
-watch it. A connection calls its listeners in order, for every line sent and
-every reply (unsolicited ones too), for TLS and for the close.
+Owns: `Listener`, the one interface between the session and those who watch
+it. The Engine tells its listeners of every line typed and when it is done; a
+connection calls them in order, for every line sent and every reply
+(unsolicited ones too), for TLS and for the close.
 Must not: import the transport; listeners must not send anything.
 """
 
@@ -20,6 +21,12 @@ __all__ = ["Listener"]
 
 class Listener:
     """Receives traffic in order. Subclasses override what they need."""
+
+    def on_input(self, line: str) -> None:
+        """A line typed (or read from a script) is about to run; its secrets masked."""
+
+    def on_line_done(self, replies: tuple[Reply, ...], refused: bool) -> None:
+        """That line has run: the replies it earned; `refused`: it was not sent."""
 
     def on_connected(self, peer: tuple[str, int], tls: TlsInfo | None) -> None:
         """The transport is up (for implicit TLS: after the handshake)."""

@@ -55,12 +55,12 @@ class Transcript(Listener):
         sep = ": " if tag in "ICS" else "  "
         self._handle.write(f"{stamp} {self._layer:<5} {tag}{sep}{text}\n")
 
-    def input(self, line: str) -> None:
+    def on_input(self, line: str) -> None:
         """What the user typed, its secret arguments already masked by the Engine."""
         self._typed = True
         self._write("I", inert(redact(line, self._state.secrets)))
 
-    def line_done(self) -> None:
+    def on_line_done(self, replies: tuple[Reply, ...], refused: bool) -> None:
         """The typed line is over: whatever is sent next, smtpshell sends on its own."""
         self._typed = False
 

@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from smtpshell.commands import Engine
-from smtpshell.config import Settings, Target, TlsOptions
+from smtpshell.config import Practice, Settings, Target, TlsOptions
 from smtpshell.helpers import make_engine
 from smtpshell.render import Fragments, plain
 from smtpshell.server import PracticeServer
@@ -95,7 +95,10 @@ class RecordingUI:
 
 def practice_settings(server: PracticeServer, **changes: Any) -> Settings:
     tls = TlsOptions(cadata=server.ca_pem)
-    settings = Settings(target=Target(LOOPBACK, server.port), tls=tls, timeout=STEP)
+    practice = None if server.tls_port is None else \
+        Practice(server.host, server.port, server.tls_port)  # `demo` in :connect, as --demo
+    settings = Settings(target=Target(LOOPBACK, server.port), tls=tls, timeout=STEP,
+                        practice=practice)
     return replace(settings, **changes)
 
 
