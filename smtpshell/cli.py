@@ -264,6 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _session(args: argparse.Namespace, settings: Settings) -> int:
     scripted = args.script is not None or not sys.stdin.isatty()
+    if args.tutorial is not None and scripted:
+        raise UsageError("--tutorial is for a person at a terminal; standard input is not one",
+                         "run smtpshell --demo --tutorial in a terminal")
     state = SessionState(safe=settings.safe, explain=settings.explain)
     server = None
     if args.demo:

@@ -58,8 +58,9 @@ class InfoHelpers:
             raise UsageError(f":cert takes pem or save FILE, not {mode!r}")
         else:
             for index, summary in enumerate(summaries):
-                self.engine.ui.show(format_cert(summary, "certificate" if index == 0
-                                                else f"chain [{index}]"))
+                self.engine.ui.show(format_cert(
+                    summary, "certificate" if index == 0 else f"chain [{index}]",
+                    self.engine.ui.width()))
             check = "passed" if tls.verified else tls.verify_error
             self.engine.note(f"verification: {check}")
 

@@ -222,7 +222,8 @@ MIN_WRAP = 30  # narrower than this, wrapping helps nobody
 
 def wrap(text: str, width: int | None) -> str:
     """Each line that is too long broken at word boundaries, continuing under where its
-    text starts: after a 'label:' column, else two columns in."""
+    text starts: after a 'label:' column, else under the line's own indent (the first
+    line of a note, after its '* ')."""
     if not width or width < MIN_WRAP:
         return text
     out = []
@@ -232,7 +233,7 @@ def wrap(text: str, width: int | None) -> str:
             continue
         label = _LABEL.match(line)
         lead = len(line) - len(line.lstrip(" "))
-        indent = label.end() if label and label.end() < width // 2 else lead + 2
+        indent = label.end() if label and label.end() < width // 2 else lead or 2
         out += _wrapped(line, width, " " * indent) or [line]
     return "\n".join(out)
 
@@ -354,7 +355,7 @@ def format_tls(tls: TlsInfo | None) -> Fragments:
                        f"  certificate check: {check}")
 
 
-def format_cert(cert: CertSummary, label: str) -> Fragments:
+def format_cert(cert: CertSummary, label: str, width: int | None = None) -> Fragments:
     days = cert.days_left()
     validity = (f"{cert.not_before:%Y-%m-%d} to {cert.not_after:%Y-%m-%d} "
                 + (f"({days} days left)" if days >= 0 else f"(EXPIRED {-days} days ago)"))
@@ -367,7 +368,7 @@ def format_cert(cert: CertSummary, label: str) -> Fragments:
              f"  signature: {cert.signature}",
              f"  SHA-256:   {cert.sha256}",
              f"  serial:    {cert.serial}"]
-    return format_note("\n".join(lines), "warning" if days < 0 else "note")
+    return format_note("\n".join(lines), "warning" if days < 0 else "note", width)
 
 
 def format_caps(caps: Capabilities, width: int | None = None) -> Fragments:
