@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after --script, stay in the shell")
     p.add_argument("--demo", action="store_true",
                    help="start the practice server on loopback and connect to it")
+    p.add_argument("--render", metavar="FILE.log",
+                   help="print a transcript as a sequence diagram or a web page (--format)")
+    p.add_argument("--format", choices=("mermaid", "html"), default="mermaid",
+                   help="for --render: mermaid (a sequenceDiagram) or html (default mermaid)")
     p.add_argument("--tutorial", nargs="?", const="", metavar="LESSON",
                    help="with --demo: the guided lessons, from LESSON or where you left off")
     p.add_argument("--serve", action="store_true",
@@ -242,6 +246,11 @@ def _target(args: argparse.Namespace, profile: Mapping[str, Any]) -> Target | No
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # exits 2 on a bad option, as argparse does
     try:
+        if args.render is not None:
+            if args.server or args.demo or args.serve or args.script:
+                raise UsageError("--render reads a transcript; it connects nowhere",
+                                 "smtpshell --render FILE.log --format mermaid|html")
+            return _render(args.render, args.format)
         settings = make_settings(args, os.environ)
         if args.serve:
             return _serve(SERVE_PORT if args.port is None else args.port)
@@ -349,6 +358,14 @@ def _welcome(practice: Practice) -> str:
             "MAIL FROM:<me@example.com> · RCPT TO:<you@example.com> · DATA · … · . · :inbox\n"
             "  :tutorial teaches SMTP step by step; :help lists the helpers; Ctrl-D sends "
             "QUIT and leaves.")
+
+
+def _render(path: str, fmt: str) -> int:
+    """--render: a transcript as Mermaid or HTML on standard output; no connection."""
+    from .sessionview import render_file
+
+    sys.stdout.write(render_file(path, fmt))
+    return 0
 
 
 def _serve(port: int) -> int:

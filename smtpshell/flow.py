@@ -18,6 +18,7 @@ from .escapes import unescape
 from .knowledge import NOT_PIPELINED, PIPELINE_LAST
 from .protocol import Command
 from .redact import is_secret
+from .sessionview import FORMATS, render_file
 
 __all__ = ["FlowHelpers"]
 
@@ -69,17 +70,38 @@ class FlowHelpers:
             raise UsageError(f":sleep takes 0 to {MAX_SLEEP:g} seconds")
         await asyncio.sleep(seconds)
 
-    @helper(":transcript FILE|off", "append the session to FILE (C:/S: lines, timestamps, "
-            "secrets masked); off stops", min_args=1, max_args=1, takes_files=True)
+    @helper(":transcript FILE|off|mermaid [OUT]|html [OUT]", "append the session to FILE "
+            "(C:/S: lines, timestamps, secrets masked); off stops; mermaid or html: the "
+            "transcript so far as a sequence diagram or a web page, on screen or into OUT",
+            min_args=1, max_args=2, takes_files=True)
     async def transcript(self, args: Args) -> None:
-        target = args.positional[0]
-        if target.lower() == "off":
-            running = self.engine.transcript is not None
-            self.engine.stop_transcript()
-            self.engine.note("transcript stopped" if running else "no transcript was running")
+        engine, (target, *out) = self.engine, args.positional
+        if target.lower() in FORMATS:
+            self._render(target.lower(), out[0] if out else None)
+        elif out:
+            raise UsageError(":transcript takes one FILE", "or mermaid|html [OUT]")
+        elif target.lower() == "off":
+            running = engine.transcript is not None
+            engine.stop_transcript()
+            engine.note("transcript stopped" if running else "no transcript was running")
+        else:
+            engine.start_transcript(target)
+            engine.note(f"writing the transcript to {target} (mode 0600)")
+
+    def _render(self, fmt: str, out: str | None) -> None:
+        transcript = self.engine.transcript
+        if transcript is None:
+            raise UsageError("no transcript is being written", ":transcript FILE starts one")
+        text = render_file(transcript.path, fmt)
+        if out is None:
+            self.engine.note(text.rstrip("\n"))
             return
-        self.engine.start_transcript(target)
-        self.engine.note(f"writing the transcript to {target} (mode 0600)")
+        try:
+            with open(out, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as err:
+            raise UsageError(f"cannot write {out}: {err.strerror}") from None
+        self.engine.note(f"wrote the session as {fmt} to {out}")
 
 
 def _check_group(lines: list[str]) -> None:

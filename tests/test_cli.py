@@ -155,3 +155,24 @@ def test_starttls_option_without_starttls_on_offer_exits_3() -> None:
             assert srv.received == b"EHLO ci.example\r\n"
 
     run(scenario())
+
+
+def test_render_a_transcript_as_mermaid_and_html(tmp_path: Path) -> None:
+    log = tmp_path / "session.log"
+
+    async def scenario() -> None:
+        async with practice() as server:
+            code, _, _ = await run_cli(f"{LOOPBACK}:{server.port}", "--transcript", str(log),
+                                       stdin="EHLO render.example\nNOOP\n")
+            assert code == 0
+        code, mermaid, err = await run_cli("--render", str(log))
+        assert (code, err) == (0, "") and mermaid.startswith("sequenceDiagram")
+        assert "Client->>Server: EHLO render.example" in mermaid
+        code, page, _ = await run_cli("--render", str(log), "--format", "html")
+        assert code == 0 and page.startswith("<!DOCTYPE html>") and "250" in page
+        code, _, err = await run_cli("--render", str(tmp_path / "none.log"))
+        assert code == 2 and "Traceback" not in err and "none.log" in err
+        code, _, err = await run_cli("--render", str(log), "--demo")
+        assert code == 2 and "connects nowhere" in err
+
+    run(scenario())

@@ -225,3 +225,18 @@ def test_raw_auth_is_masked_in_the_transcript_and_script_output(tmp_path: Path) 
             assert "I: :raw ********" in log.read_text()
 
     run(scenario())
+
+
+def test_the_running_transcript_as_a_diagram_or_a_page(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with practice() as server:
+            engine, ui = await engine_for(server, transcript=str(tmp_path / "t.log"))
+            await lines(engine, "EHLO view.example", ":transcript mermaid")
+            assert "sequenceDiagram" in ui.text and "Client->>Server: EHLO view.example" in ui.text
+            await lines(engine, f":transcript html {tmp_path / 'page.html'}")
+            assert (tmp_path / "page.html").read_text().startswith("<!DOCTYPE html>")
+            engine.stop_transcript()
+            with pytest.raises(UsageError, match="no transcript is being written"):
+                await engine.handle_line(":transcript mermaid")
+
+    run(scenario())
