@@ -10,6 +10,7 @@ Must not: import prompt_toolkit, or print except through its UI.
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
@@ -20,7 +21,7 @@ from . import safety
 from .config import Settings
 from .connection import Connection, HungUpOnQuit, Pending
 from .dialer import Dialer
-from .errors import ServerClosed, UsageError
+from .errors import ReplyTimeout, ServerClosed, UsageError
 from .knowledge import reply_timeout
 from .machine import Closed
 from .protocol import Command, Reply, stuff_line
@@ -301,7 +302,8 @@ class Engine:
             await self._helper(line)
         elif self.state.auth_dialog:
             if await self.allowed(safety.check_answer(line, self.state)):
-                await self.request(Command(line, kind="auth-answer", secret=True),
+                cancel = line.strip() == "*"  # RFC 4954 §4: no secret, and worth seeing
+                await self.request(Command(line, kind="auth-answer", secret=not cancel),
                                    echo=self.script)
         elif line.strip():
             await self.send_command(line[1:] if line.startswith("::") else line,
@@ -477,11 +479,15 @@ class Engine:
                             ) -> list[Reply]:
         conn = self.connection()
         replies = []
-        for one, verb in zip(pending, verbs, strict=True):
+        for index, (one, verb) in enumerate(zip(pending, verbs, strict=True)):
             try:
                 replies.append(await conn.wait(one, self.timeout(verb)))
             except HungUpOnQuit:
                 break
+            except (asyncio.CancelledError, ReplyTimeout):
+                for rest in pending[index + 1:]:  # the whole group is given up, not one reply
+                    conn.give_up(rest)
+                raise
             self.record(replies[-1])
         return replies
 

@@ -23,6 +23,7 @@ from .sessionview import FORMATS, render_file
 __all__ = ["FlowHelpers"]
 
 _SEPARATOR = re.compile(r";(?:\s+|$)")  # "a; b" splits, ORCPT=rfc822;a@b does not
+_REPLIES = re.compile(r"--replies[= ](\d+)\s+")
 MAX_SLEEP = 3600.0
 
 
@@ -45,15 +46,18 @@ class FlowHelpers:
                 return
         await engine.request_all([Command(line) for line in lines])
 
-    @helper(":raw TEXT", "bytes exactly as written, \\r \\n \\t \\0 \\xNN escapes, no CRLF "
-            "added (safe mode off only)", min_args=1, max_args=None, needs_connection=True)
+    @helper(":raw [--replies N] TEXT", "bytes exactly as written, \\r \\n \\t \\0 \\xNN "
+            "escapes, no CRLF added (safe mode off only); it waits for one reply per line "
+            "ending, or N (message text earns none: --replies 1 for a body and its end)",
+            options=("--replies=",), min_args=1, max_args=None, needs_connection=True)
     async def raw(self, args: Args) -> None:
         engine = self.engine
         if engine.state.safe:
             raise UsageError(":raw sends bytes the safe mode exists to stop",
                              "turn it off first with :safe off (for testing your own server)")
-        data = unescape(args.raw)
-        replies = data.count(b"\n")
+        given = _REPLIES.match(args.raw)
+        data = unescape(args.raw[given.end():] if given else args.raw)
+        replies = int(given.group(1)) if given else data.count(b"\n")
         state = engine.state
         secret = is_secret(data.decode("utf-8", "replace"), state.auth_dialog, state.secrets)
         pending = engine.connection().send_raw(data, replies, secret)

@@ -47,9 +47,11 @@ REFUSALS = {
 class _Handler:
     """aiosmtpd hooks: realistic replies with enhanced status codes."""
 
-    def __init__(self, inbox: Inbox, notify: Callable[[Received], None] | None) -> None:
+    def __init__(self, inbox: Inbox, notify: Callable[[Received], None] | None,
+                 implicit_tls: bool) -> None:
         self.inbox = inbox
         self.notify = notify
+        self.implicit_tls = implicit_tls  # aiosmtpd sets session.ssl only after STARTTLS
 
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
                           hostname: str, responses: list[str]) -> list[str]:
@@ -78,7 +80,7 @@ class _Handler:
         auth = session.auth_data
         received = Received(
             mail_from=envelope.mail_from or "", rcpt_tos=tuple(envelope.rcpt_tos),
-            content=content, tls=session.ssl is not None,
+            content=content, tls=self.implicit_tls or session.ssl is not None,
             user=auth.login.decode() if isinstance(auth, LoginPassword) else None,
             when=dt.datetime.now(dt.UTC))
         self.inbox.messages.append(received)
@@ -244,7 +246,7 @@ class PracticeServer:
 
     async def _listen(self, port: int, ctx: ssl.SSLContext, implicit: bool) -> int:
         loop = asyncio.get_running_loop()
-        handler = _Handler(self.inbox, self._notify)
+        handler = _Handler(self.inbox, self._notify, implicit)
 
         def factory() -> SMTP:
             wire = None

@@ -17,6 +17,7 @@ from support import (
     raw_engine,
     run,
     run_cli,
+    wait_until,
 )
 
 from smtpshell.config import TlsOptions
@@ -238,5 +239,49 @@ def test_the_running_transcript_as_a_diagram_or_a_page(tmp_path: Path) -> None:
             engine.stop_transcript()
             with pytest.raises(UsageError, match="no transcript is being written"):
                 await engine.handle_line(":transcript mermaid")
+
+    run(scenario())
+
+
+def test_stopping_a_pipelined_group_gives_up_every_reply_in_it() -> None:
+    """Ctrl-C while a group waits: each of its replies comes late, none is taken for the
+    next command's (before, only the one being waited on was given up)."""
+    release = asyncio.Event()
+
+    async def server(peer: RawPeer) -> None:
+        await peer.greet_ehlo("PIPELINING")
+        for verb in (b"MAIL", b"RCPT", b"RCPT"):
+            await peer.expect(verb)
+        await release.wait()
+        await peer.send(b"250 one\r\n250 two\r\n250 three\r\n")
+        await peer.expect(b"RSET")
+        await peer.send(b"250 reset\r\n")
+        await peer.until_closed()
+
+    async def scenario() -> None:
+        async with RawServer(server) as srv:
+            engine, ui = await raw_engine(srv, ehlo="x.example", script=True)
+            step = asyncio.ensure_future(engine.handle_line(
+                ":pipeline MAIL FROM:<a@x.example>; RCPT TO:<b@x.example>; RCPT TO:<c@x.example>"))
+            await wait_until(lambda: srv.received.count(b"RCPT") == 2)
+            step.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await step
+            assert [o.abandoned for o in engine.state.machine.owed] == [True] * 3
+            release.set()
+            await wait_until(lambda: not engine.state.out_of_step)
+            assert ui.text.count("late reply to") == 3 and "late reply to RCPT" in ui.text
+            result = await engine.handle_line("RSET")
+            assert result.reply is not None and result.reply.lines == ("250 reset",)
+
+    run(scenario())
+
+
+def test_a_star_cancelling_an_auth_exchange_is_shown_not_masked() -> None:
+    async def scenario() -> None:
+        async with practice() as server:
+            engine, ui = await engine_for(server, script=True)
+            await lines(engine, "EHLO star.example", ":starttls", "AUTH LOGIN", "*")
+            assert "-> *\n501" in ui.text and not engine.state.auth_dialog
 
     run(scenario())
