@@ -299,7 +299,8 @@ class ClientMachine:
         waiting = [owed for owed in self._owed if not owed.abandoned]
         after_quit = bool(waiting) and waiting[0].command.verb == "QUIT"
         expected = self.closing or after_quit
-        text = reason or "the server closed the connection"
+        text = reason or ("the server closed the connection after its 221 to QUIT"
+                          if self.quit_done else "the server closed the connection")
         if after_quit:
             text = "the server closed the connection after QUIT without a 221 reply"
         return [*events, self._closed(text, expected=expected, after_quit=after_quit,
