@@ -255,3 +255,35 @@ def test_demo_tutorial_in_a_real_terminal_resumes(tmp_path: Path) -> None:
     again.close()
     assert again.exitstatus == 0
 
+
+
+def test_the_whole_course_typed_at_a_real_prompt(tmp_path: Path) -> None:
+    """Every lesson through prompt_toolkit's pipe input: the questions answered and the
+    password given where the shell asks, each wrong line earning its hint."""
+    answers = {"!MAIL FROM:<again@example.com>": ["y"], ":authplain demo": ["demo"]}
+    typed = [":tutorial 1"]
+    for lesson, course in COURSE.items():
+        typed += [f":tutorial {lesson}"] if lesson > 1 else []
+        for line in course:
+            typed += [line.removeprefix("!"), *answers.get(line, [])]
+    wrong = sum(line.startswith("!") for course in COURSE.values() for line in course)
+
+    async def scenario() -> None:
+        async with practice(smtps_too=True) as server:
+            screen = io.StringIO()
+            with create_pipe_input() as pipe, create_app_session(
+                    input=pipe, output=PlainTextOutput(screen)):
+                ui = ShellUI(color=False)
+                state = SessionState()
+                engine = make_engine(practice_settings(server), state, ui, inbox=server.inbox)
+                assert engine.settings.target is not None
+                await engine.dialer.open_target(engine.settings.target)
+                pipe.send_text("\r".join(typed) + "\r" + CTRL_D)
+                await run_shell(engine, state, ui, make_history(tmp_path / "h", engine))
+            text = screen.getvalue()
+            for lesson in COURSE:
+                assert f"Lesson {lesson} done" in text, text[-3000:]
+            assert text.count("not quite:") == wrong
+            assert "Traceback" not in text
+
+    run(scenario(), timeout=60)
