@@ -16,13 +16,13 @@ subject and detail valid under every class.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from .knowledge import ENHANCED_CODE
 
 __all__ = [
     "BASIC_CODES",
     "CLASSES",
-    "ENHANCED_CODE",
     "ENHANCED_CODES",
     "SUBJECTS",
     "BasicCode",
@@ -447,8 +447,6 @@ ENHANCED_CODES: dict[str, EnhancedCode] = {
     )
 }
 
-# RFC 3463 §2: class.subject.detail, the class 2, 4 or 5; the one pattern every reader uses
-ENHANCED_CODE = re.compile(r"([245])\.([0-9]{1,3})\.([0-9]{1,3})")
 
 _SEVERITY: dict[str, str] = {
     "2": "Success (2yz): the command was accepted and done.",

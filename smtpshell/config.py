@@ -11,7 +11,6 @@ import errno
 import os
 import socket
 import stat
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -196,6 +195,8 @@ PROFILE_PATHS = ("cafile", "cert", "key")  # ~ is expanded
 
 def load_profile(name: str, env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """The `[profile.NAME]` table of the config file, checked; never a password."""
+    import tomllib  # only a run with --profile reads the config file
+
     path = config_path(env)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

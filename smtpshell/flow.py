@@ -18,7 +18,7 @@ from .escapes import unescape
 from .knowledge import NOT_PIPELINED, PIPELINE_LAST
 from .protocol import Command
 from .redact import is_secret
-from .sessionview import FORMATS, render_file
+from .transcript import FORMATS
 
 __all__ = ["FlowHelpers"]
 
@@ -96,6 +96,8 @@ class FlowHelpers:
         transcript = self.engine.transcript
         if transcript is None:
             raise UsageError("no transcript is being written", ":transcript FILE starts one")
+        from .sessionview import render_file  # Pygments for html: only when asked
+
         text = render_file(transcript.path, fmt)
         if out is None:
             self.engine.note(text.rstrip("\n"))

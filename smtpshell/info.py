@@ -7,9 +7,9 @@ Must not: send anything to the server.
 
 from __future__ import annotations
 
-from .codes import ENHANCED_CODE
 from .commands import Args, Engine, helper
 from .errors import UsageError
+from .knowledge import ENHANCED_CODE
 from .render import format_caps, format_cert, format_explain, format_tls
 from .tls import summarize
 

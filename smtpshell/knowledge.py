@@ -8,6 +8,7 @@ Must not: import anything of the shell, format for the screen, or do I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Container
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ __all__ = [
     "AUTH_RESPONSE_LINE",
     "COMMAND_LINE",
     "CONNECT_TIMEOUT",
+    "ENHANCED_CODE",
     "EXTENSIONS",
     "HEADERS",
     "MECHANISMS",
@@ -241,6 +243,9 @@ def params_for(command: str, capabilities: Container[str]) -> list[tuple[Param, 
             found += [(p, ext) for p in ext.params if p.command == command]
     return found
 
+
+# RFC 3463 §2: class.subject.detail, the class 2, 4 or 5; the one pattern every reader uses
+ENHANCED_CODE = re.compile(r"([245])\.([0-9]{1,3})\.([0-9]{1,3})")
 
 # Line limits, in octets with the CRLF.
 COMMAND_LINE = (512, "RFC 5321 §4.5.3.1.4")  # MAIL and RCPT parameters may add room (Param.room)

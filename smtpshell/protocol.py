@@ -16,8 +16,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from .codes import ENHANCED_CODE
 from .errors import ProtocolViolation
+from .knowledge import ENHANCED_CODE
 
 __all__ = [
     "ADDRESS",

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from . import codes
 from .errors import SmtpShellError
 from .knowledge import EXTENSIONS, NON_SMTP_BANNERS
 from .protocol import Capabilities, Command, Reply, b64_text
@@ -26,6 +25,7 @@ from .session import Phase, SessionState, TlsInfo
 from .traffic import Listener
 
 if TYPE_CHECKING:
+    from . import codes
     from .machine import Closed
     from .tls import CertSummary
 
@@ -398,6 +398,8 @@ def explain_line(reply: Reply) -> Fragments:
     """One dim line under a reply (--explain): what it means, what to do next."""
     if reply.code is None:
         return []
+    from . import codes  # the tables are built when a reply is first explained
+
     entry, detail = codes.basic(reply.code), _enhanced_entry(reply.enhanced)
     text = f"{reply.code}: {entry.meaning if entry else codes.describe_class(reply.code)}"
     step = entry.next_step if entry else ""
@@ -413,6 +415,8 @@ def format_explain(code: int | None, enhanced: str | None, width: int | None = N
                    ) -> Fragments:
     """:explain [CODE] [ENHANCED] — the basic code, then the enhanced one digit by digit,
     and whether the two agree (RFC 3463 §2: the class repeats the first digit)."""
+    from . import codes
+
     lines = []
     if code is not None:
         entry = codes.basic(code)
@@ -429,6 +433,8 @@ def format_explain(code: int | None, enhanced: str | None, width: int | None = N
 
 
 def _explain_enhanced(code: str) -> list[str]:
+    from . import codes
+
     klass, _, detail = code.partition(".")
     lines = [f"{code}:"]
     if klass.isdigit() and int(klass) in codes.CLASSES:
@@ -448,6 +454,8 @@ def _explain_enhanced(code: str) -> list[str]:
 
 def _enhanced_entry(code: str | None) -> codes.EnhancedCode | None:
     """The registry entry for X.Y.Z by its subject and detail, whatever the class."""
+    from . import codes
+
     if not code or code.count(".") != 2:
         return None
     return codes.ENHANCED_CODES.get(code.split(".", 1)[1])

@@ -26,10 +26,10 @@ from typing import Literal, cast
 from .errors import UsageError
 from .protocol import Command, Reply
 from .render import STYLE, banner_kind, explain_line, inert, plain
+from .transcript import FORMATS
 
 __all__ = ["FORMATS", "Entry", "Kind", "parse", "render_file", "to_html", "to_mermaid"]
 
-FORMATS = ("mermaid", "html")
 Kind = Literal["comment", "typed", "command", "reply", "message", "chunk", "event"]
 
 # `2026-11-29T11:23:28.046Z plain C: EHLO me.example`, as transcript.py writes it

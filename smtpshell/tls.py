@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import ipaddress
 import os
 import ssl
@@ -53,8 +54,10 @@ _VERIFY_REASONS = {
 }
 
 
+@functools.cache
 def client_context(opts: TlsOptions) -> ssl.SSLContext:
-    """A verifying client context (system store, --cafile or the practice CA)."""
+    """A verifying client context (system store, --cafile or the practice CA); built once
+    for the same options (loading the CA bundle costs more than the rest of a start)."""
     try:
         ctx = ssl.create_default_context(cafile=opts.cafile, cadata=opts.cadata)
         if opts.insecure:

@@ -24,9 +24,10 @@ from .traffic import Listener
 if TYPE_CHECKING:
     from .machine import Closed
 
-__all__ = ["HEADER", "ON_ITS_OWN", "STOPPED", "Transcript"]
+__all__ = ["FORMATS", "HEADER", "ON_ITS_OWN", "STOPPED", "Transcript"]
 
 HEADER = "# smtpshell transcript"
+FORMATS = ("mermaid", "html")  # what sessionview.py draws a transcript as
 ON_ITS_OWN = "smtpshell sends what follows on its own (not typed)"
 STOPPED = "the script stopped here: an unexpected reply"
 

@@ -12,10 +12,8 @@ Must not: add branches to the Engine, or send anything itself.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +45,8 @@ class Progress:
 
     @classmethod
     def load(cls, path: Path | None) -> Progress:
+        import json
+
         try:
             data = json.loads(path.read_text(encoding="utf-8")) if path else {}
             return cls(data.get("lesson"), int(data.get("step", 0)), list(data.get("done", [])))
@@ -54,6 +54,9 @@ class Progress:
             return cls()  # no progress yet, or a file we cannot read: start afresh
 
     def save(self, path: Path | None) -> None:
+        import json
+        import tempfile
+
         if path is None:
             return
         try:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from support import engine_for, lines, practice, run
 
-from smtpshell.cli import build_parser, make_settings
+from smtpshell.cli import build_parser
 from smtpshell.config import TlsOptions, color_enabled, load_profile, parse_hostport
 from smtpshell.errors import TlsFailed, UsageError
+from smtpshell.launch import make_settings
 
 
 @pytest.mark.parametrize(("text", "expected"), [

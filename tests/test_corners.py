@@ -29,10 +29,11 @@ from support import (
 )
 
 from smtpshell import dialer
-from smtpshell.cli import build_parser, make_settings
+from smtpshell.cli import build_parser
 from smtpshell.config import Settings, Target, TlsOptions, open_private
 from smtpshell.errors import ConnectionFailed, TlsFailed, UsageError
 from smtpshell.helpers import make_engine
+from smtpshell.launch import make_settings
 from smtpshell.render import column_lines, human_bytes, plain, toolbar, wrap
 from smtpshell.session import SessionState
 from smtpshell.tls import make_practice_certs
