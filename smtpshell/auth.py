@@ -12,7 +12,6 @@ Must not: store or print a password except as the user typed it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from . import safety
@@ -194,6 +193,8 @@ class AuthHelpers:
 
 def _json_error(reply: Reply) -> str:
     """The XOAUTH2 error: JSON as sent, or at least the decoded text."""
+    import json
+
     text = reply.texts[0] if reply.texts else ""
     try:
         decoded = unb64(text).decode("utf-8", "backslashreplace")

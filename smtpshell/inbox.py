@@ -10,12 +10,15 @@ Must not: import aiosmtpd (the server does) or talk to the server.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .commands import Args, Engine, helper
 from .errors import UsageError
 from .render import inert
+
+if TYPE_CHECKING:
+    import datetime as dt
 
 __all__ = ["Inbox", "InboxHelpers", "Received"]
 

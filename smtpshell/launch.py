@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import math
 import os
 import socket
@@ -176,6 +175,8 @@ def _readable(path: str) -> bool:
 
 
 def _check_address(text: str, option: str) -> None:
+    import ipaddress
+
     try:
         ipaddress.ip_address(text)
     except ValueError:

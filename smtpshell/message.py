@@ -11,7 +11,6 @@ connection instead, so nothing half-written is delivered.
 
 from __future__ import annotations
 
-import mimetypes
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -225,6 +224,8 @@ def _attach(message: EmailMessage, path: str) -> None:
             data = handle.read()
     except OSError as err:
         raise UsageError(f"cannot read the attachment {path}: {err.strerror}") from None
+    import mimetypes
+
     kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
     maintype, _, subtype = kind.partition("/")
     message.add_attachment(data, maintype=maintype, subtype=subtype,

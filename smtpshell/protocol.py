@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -345,6 +343,9 @@ def auth_plain(user: str, password: str, authzid: str = "") -> str:
 
 def cram_md5(user: str, password: str, challenge: bytes) -> str:
     """The RFC 2195 response to a decoded challenge: base64(user SP hex(HMAC-MD5))."""
+    import hashlib
+    import hmac
+
     digest = hmac.new(password.encode("utf-8"), challenge, hashlib.md5).hexdigest()
     return b64(f"{user} {digest}")
 

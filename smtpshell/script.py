@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import getpass
 import os
 import re
 import sys
@@ -77,6 +76,8 @@ class ScriptUI:
                 pass
         except OSError:
             return None
+        import getpass
+
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, getpass.getpass, prompt)
 

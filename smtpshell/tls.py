@@ -10,13 +10,10 @@ Must not: open sockets or print.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import functools
-import ipaddress
 import os
+import socket
 import ssl
-import tempfile
-import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,6 +22,8 @@ from .errors import TlsFailed
 from .session import TlsInfo
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from cryptography import x509
 
 __all__ = [
@@ -110,16 +109,22 @@ def describe(ssl_object: ssl.SSLObject | ssl.SSLSocket, sni: str | None, host: s
 
 
 def _is_address(name: str | None) -> bool:
-    try:
-        ipaddress.ip_address(name or "")
-    except ValueError:
-        return False
-    return True
+    """An IP address, not a name (socket's parser: ipaddress costs an import per start)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, name or "")
+        except OSError:
+            continue
+        return True
+    return False
 
 
 def would_fail(der: bytes, intermediates: tuple[bytes, ...], host: str,
                ctx: ssl.SSLContext) -> str | None:
     """Why verification would fail ('fail: it has expired'), or None if it would pass."""
+    import datetime as dt
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
@@ -152,6 +157,8 @@ def would_fail(der: bytes, intermediates: tuple[bytes, ...], host: str,
 
 def _name_matches(cert: x509.Certificate, host: str) -> bool:
     """RFC 6125: the SANs name the host (a wildcard covers one leftmost label)."""
+    import ipaddress
+
     from cryptography import x509
 
     try:
@@ -184,6 +191,8 @@ def _trust_store(ctx: ssl.SSLContext) -> list[x509.Certificate]:
     if not blobs and paths.capath and os.path.isdir(paths.capath):
         files += [os.path.join(paths.capath, f) for f in sorted(os.listdir(paths.capath))]
     certs: list[x509.Certificate] = []
+    import warnings
+
     with warnings.catch_warnings():  # some system roots break RFC 5280 in small ways
         warnings.simplefilter("ignore")
         for der in blobs:
@@ -212,6 +221,8 @@ class CertSummary:
     pem: str
 
     def days_left(self, now: dt.datetime | None = None) -> int:
+        import datetime as dt
+
         return (self.not_after - (now or dt.datetime.now(dt.UTC))).days
 
 
@@ -281,6 +292,8 @@ class PracticeCerts:
         """A server-side context presenting this certificate."""
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         # ssl loads a key only from a file: write it privately, load it, remove it
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="smtpshell-") as folder:
             cert, key = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
             for path, text in ((cert, self.cert_pem), (key, self.key_pem)):
@@ -298,6 +311,8 @@ def make_practice_certs(names: tuple[str, ...] = ("localhost", "127.0.0.1", "::1
     `expired` dates both in the past; `self_signed` makes the server
     certificate sign itself (the CA is then unrelated to it).
     """
+    import datetime as dt
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -343,6 +358,8 @@ def make_practice_certs(names: tuple[str, ...] = ("localhost", "127.0.0.1", "::1
 
 
 def _san(name: str) -> x509.GeneralName:
+    import ipaddress
+
     from cryptography import x509
 
     try:
