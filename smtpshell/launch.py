@@ -244,9 +244,12 @@ async def _run_script(args: argparse.Namespace, settings: Settings, state: Sessi
                       server: Any) -> int:
     ui = ScriptUI(secrets=[os.environ[name] for name in settings.secret_env])
     engine = _engine(settings, state, ui, server, script=True)
-    await _connect(engine, settings)
-    with _open_script(args.script or "-") as source:
-        return await run_script(engine, read_lines(source))
+    try:
+        await _connect(engine, settings)
+        with _open_script(args.script or "-") as source:
+            return await run_script(engine, read_lines(source))
+    finally:
+        ui.flush()  # what is written but not yet flushed, before the loop ends
 
 
 def _open_script(path: str) -> BinaryIO:

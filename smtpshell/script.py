@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import io
 import os
 import re
+import stat
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
@@ -32,6 +34,7 @@ from .transcript import HEADER, ON_ITS_OWN, STOPPED
 __all__ = ["ScriptUI", "read_lines", "replay", "run_script"]
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_LOST, EXIT_PIPE = 0, 1, 3, 141
+READ = 64 * 1024
 _LINE = re.compile(r"^(?:\S+ (?:plain|tls) +)?([ICS]):(?: (.*))?$")
 _EVENT = re.compile(r"^\S+ (?:plain|tls) +\*  (.*)$")
 _FINAL = re.compile(r"^([2-5]\d\d)(?: |$)")
@@ -45,18 +48,38 @@ class ScriptUI:
         self._out = out
         self._secrets = list(secrets or [])
         self.gone = False  # the reader of the output went away (a closed pipe)
+        self._flushing = False
 
     def show(self, fragments: Fragments) -> None:
+        """Write now, flush once the loop has run what it can (a line's echo and its
+        reply go out in one write, not one each: a CI log still sees every line)."""
         if self.gone:
             return
         try:
             self._out.write(plain(fragments))
-            self._out.flush()
         except OSError as err:  # a listener calls this from the event loop: never raise
-            if err.errno not in (errno.EPIPE, errno.EINVAL) and \
-                    not isinstance(err, BrokenPipeError):
-                raise
-            self._output_gone()
+            self._broken(err)
+            return
+        if not self._flushing:
+            self._flushing = True
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop running: now
+                self.flush()
+
+    def flush(self) -> None:
+        self._flushing = False
+        if self.gone:
+            return
+        try:
+            self._out.flush()
+        except OSError as err:
+            self._broken(err)
+
+    def _broken(self, err: OSError) -> None:
+        if err.errno not in (errno.EPIPE, errno.EINVAL) and not isinstance(err, BrokenPipeError):
+            raise err
+        self._output_gone()
 
     def _output_gone(self) -> None:
         self.gone = True
@@ -90,22 +113,39 @@ class ScriptUI:
 
 
 async def read_lines(source: BinaryIO) -> AsyncIterator[tuple[int, str]]:
-    """Yield (number, line) as lines arrive (a pipe may be slow)."""
-    loop = asyncio.get_running_loop()
-    number = 0
+    """Yield (number, line) as lines arrive. A pipe may be slow, so it is read in a
+    worker thread, a chunk at a time; a regular file is read as it is."""
+    loop, regular = asyncio.get_running_loop(), _regular(source)
+    # read1: what is there, up to READ, without waiting for all of it (a pipe)
+    read: Callable[[int], bytes] = getattr(source, "read1", source.read)
+    number, rest = 0, b""
     while True:
-        raw = await loop.run_in_executor(None, source.readline)
-        if not raw:
+        chunk = read(READ) if regular else await loop.run_in_executor(None, read, READ)
+        if not chunk:  # the end: a last line with no line break is a line too
+            if rest:
+                yield number + 1, _script_line(number + 1, rest)
             return
-        number += 1
-        if number == 1:
-            raw = raw.removeprefix(b"\xef\xbb\xbf")
-        raw = raw.removesuffix(b"\n").removesuffix(b"\r")
-        try:
-            yield number, raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise SmtpShellError(f"line {number} of the script is not UTF-8",
-                                 "save the script as UTF-8") from None
+        *whole, rest = (rest + chunk).split(b"\n")
+        for raw in whole:
+            number += 1
+            yield number, _script_line(number, raw)
+
+
+def _regular(source: BinaryIO) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(source.fileno()).st_mode)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return True  # in memory: nothing to wait for
+
+
+def _script_line(number: int, raw: bytes) -> str:
+    if number == 1:
+        raw = raw.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return raw.removesuffix(b"\r").decode("utf-8")
+    except UnicodeDecodeError:
+        raise SmtpShellError(f"line {number} of the script is not UTF-8",
+                             "save the script as UTF-8") from None
 
 
 async def replay(lines: AsyncIterator[tuple[int, str]]
