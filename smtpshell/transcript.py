@@ -51,10 +51,11 @@ class Transcript(Listener):
     def close(self) -> None:
         self._handle.close()
 
-    def _write(self, tag: str, text: str) -> None:
+    def _write(self, tag: str, *texts: str) -> None:
+        """Lines with one tag, in one write (the file is line-buffered: one flush)."""
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        sep = ": " if tag in "ICS" else "  "
-        self._handle.write(f"{stamp} {self._layer:<5} {tag}{sep}{text}\n")
+        head = f"{stamp} {self._layer:<5} {tag}{': ' if tag in 'ICS' else '  '}"
+        self._handle.write("".join(f"{head}{text}\n" for text in texts))
 
     def on_input(self, line: str) -> None:
         """What the user typed, its secret arguments already masked by the Engine."""
@@ -77,14 +78,13 @@ class Transcript(Listener):
         if not self._typed:
             self._typed = True  # marked once, up to the next typed line
             self._write("*", ON_ITS_OWN)
-        for line in sent_lines(command, data, self._state.secrets):
-            self._write("C", inert(line))
+        self._write("C", *inert("\n".join(sent_lines(command, data, self._state.secrets)))
+                    .split("\n"))
 
     def on_reply(self, reply: Reply, command: Command | None, late: bool) -> None:
         if command is None or late:
             self._write("*", "unsolicited reply" if command is None else "late reply")
-        for line in reply.lines:
-            self._write("S", inert(redact(line, self._state.secrets)))
+        self._write("S", *(inert(redact(line, self._state.secrets)) for line in reply.lines))
         for problem in reply.problems:
             self._write("*", f"server: {problem}")
 
