@@ -64,6 +64,10 @@ class MessageHelpers:
                             check: bool = False) -> Reply | None:
         if check and not await self.checked(verb, [address], params):
             return None
+        return await self.engine.send_command(self.envelope(verb, address, params))
+
+    def envelope(self, verb: str, address: str, params: list[str]) -> str:
+        """`MAIL FROM:<a@b> PARAMS` or `RCPT TO:<a@b> PARAMS`, brackets done right."""
         address = _bare(address)
         if verb == "RCPT" and not address:
             raise UsageError("a recipient needs an address; <> is only for MAIL FROM (a bounce)")
@@ -72,8 +76,7 @@ class MessageHelpers:
                 "SMTPUTF8" not in (p.upper() for p in params):
             params = [*params, "SMTPUTF8"]  # RFC 6531 §3.4: a UTF-8 address declares it
         keyword = "FROM" if verb == "MAIL" else "TO"
-        return await self.engine.send_command(" ".join([f"{verb} {keyword}:<{address}>",
-                                                        *params]))
+        return " ".join([f"{verb} {keyword}:<{address}>", *params])
 
     @helper(":data [FILE]", "DATA, then FILE streamed (CRLF-normalised, dot-stuffed, "
             "checked line by line, one final '.'); FILE may be a pipe or - for stdin; "
@@ -118,6 +121,13 @@ class MessageHelpers:
         if b"\0" in data and self.engine.state.safe:
             raise UsageError("the message holds NUL bytes; a server that drops them can find "
                              "an end of data inside it (SMTP smuggling)", ":safe off sends it")
+        message = Source("the message", data=data, size=len(data))
+        caps = self.engine.state.capabilities
+        if caps is not None and "PIPELINING" in caps:
+            envelope = [self.envelope("MAIL", sender, []),
+                        *(self.envelope("RCPT", address, []) for address in recipients)]
+            await send_data(self.engine, message, lambda: self._pipelined(envelope))
+            return
         reply = await self.envelope_line("MAIL", sender, [])
         if reply is None or reply.code != 250:
             return
@@ -126,10 +136,28 @@ class MessageHelpers:
             reply = await self.envelope_line("RCPT", address, [])
             accepted += reply is not None and reply.code in (250, 251)
         if not accepted:
-            self.engine.note("no recipient was accepted; RSET ends the transaction", "warning")
-            await self.engine.request(Command("RSET"), judged=False)
+            await self._give_up("no recipient was accepted")
             return
-        await send_data(self.engine, Source("the message", data=data, size=len(data)))
+        await send_data(self.engine, message)
+
+    async def _pipelined(self, envelope: list[str]) -> Reply | None:
+        """RFC 2920: MAIL, every RCPT and DATA in one group, one round trip; DATA's
+        reply, or None when the group did not go (or the server hung up)."""
+        engine = self.engine
+        for line in envelope:
+            if not await engine.allowed(safety.check_command(line, engine.state, order=False)):
+                return None
+        replies = await engine.request_all([Command(line) for line in (*envelope, "DATA")])
+        reply = replies[-1] if len(replies) == len(envelope) + 1 else None
+        if reply is not None and reply.code != 354:
+            accepted = any(r.code in (250, 251) for r in replies[1:-1])
+            await self._give_up(f"DATA was not accepted ({reply.code})" if accepted
+                                else "no recipient was accepted")
+        return reply
+
+    async def _give_up(self, why: str) -> None:
+        self.engine.note(f"{why}; RSET ends the transaction", "warning")
+        await self.engine.request(Command("RSET"), judged=False)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import os
 import stat
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, BinaryIO
 
 from . import safety
@@ -140,13 +140,16 @@ def _progress(engine: Engine, source: Source
     return engine.ui.progress(f"sending {source.name}", size if size > PROGRESS_FROM else 0)
 
 
-async def send_data(engine: Engine, source: Source) -> Reply | None:
-    """DATA, the text dot-stuffed and checked as it streams, then the final '.'."""
+async def send_data(engine: Engine, source: Source,
+                    begin: Callable[[], Awaitable[Reply | None]] | None = None) -> Reply | None:
+    """DATA, the text dot-stuffed and checked as it streams, then the final '.'.
+    `begin` sends what goes before the text instead of DATA alone (a pipelined
+    envelope ending in DATA) and gives DATA's reply."""
     encoder = _encoder(engine, stuff=True)
     start = await _first(engine, source, encoder)
     if start is None:
         return None
-    reply = await engine.send_command("DATA")
+    reply = await (begin() if begin is not None else engine.send_command("DATA"))
     if reply is None or reply.code != 354:
         return reply
     first, wire = start

@@ -238,7 +238,8 @@ def test_send_stops_when_no_recipient_is_accepted() -> None:
             await lines(engine, "EHLO msg.example",
                         ":send --from a@example.com --to reject@example.com")
             assert "no recipient was accepted" in ui.text
-            assert wire(server).endswith(b"RCPT TO:<reject@example.com>\r\nRSET\r\n")
+            # PIPELINING: DATA went in the group and was refused; RSET ends it, no text sent
+            assert wire(server).endswith(b"RCPT TO:<reject@example.com>\r\nDATA\r\nRSET\r\n")
             assert not server.inbox.messages
 
     run(scenario())
@@ -323,5 +324,31 @@ def test_a_utf8_sender_declares_smtputf8() -> None:
             engine, _ = await engine_for(server)
             await lines(engine, "EHLO msg.example", ":mail jörg@example.com")
             assert wire(server).endswith("MAIL FROM:<jörg@example.com> SMTPUTF8\r\n".encode())
+
+    run(scenario())
+
+
+def test_send_pipelines_the_envelope_where_the_server_offers_it() -> None:
+    """RFC 2920: MAIL, each RCPT and DATA go in one group. This server answers nothing
+    until it has all four lines, so a client that waited after each would hang here."""
+    async def server(peer: RawPeer) -> None:
+        await peer.greet_ehlo("PIPELINING")
+        group = [await peer.line() for _ in range(4)]
+        assert [line.split(b":")[0].split()[0] for line in group] == [
+            b"MAIL", b"RCPT", b"RCPT", b"DATA"], group
+        await peer.send(b"250 ok\r\n250 ok\r\n550 no\r\n354 go\r\n")
+        while await peer.line() not in (b".\r\n", b""):
+            pass
+        await peer.send(b"250 queued\r\n")
+        await peer.until_closed()
+
+    async def scenario() -> None:
+        async with RawServer(server) as srv:
+            engine, ui = await raw_engine(srv, ehlo="x.example")
+            result = await engine.handle_line(
+                ":send --from a@x.example --to b@x.example --to reject@x.example")
+            assert [r.code for r in result.replies] == [250, 250, 550, 354, 250]
+            assert not result.expected  # the refused recipient still counts in a script
+            assert "250 queued" in ui.text
 
     run(scenario())

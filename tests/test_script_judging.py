@@ -224,7 +224,7 @@ def test_send_with_every_recipient_refused_fails() -> None:
             assert "script line 2 got an unexpected reply" in out
             assert "no recipient was accepted" in out
             sent = wire(server)
-            assert b"RCPT TO:<reject@x.example>" in sent and b"DATA" not in sent
+            assert b"RCPT TO:<reject@x.example>" in sent and b"Subject" not in sent
             assert b"NOOP" not in sent and not server.inbox.messages
 
     run(scenario())
