@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from types import MappingProxyType
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from . import safety
 from .config import Settings
@@ -57,8 +57,7 @@ class UI(Protocol):
 # -- helpers and their arguments ---------------------------------------------
 
 
-@dataclass(frozen=True)
-class HelperInfo:
+class HelperInfo(NamedTuple):
     """A helper's contract: feeds :help, completion, argument checks and history."""
 
     name: str
@@ -78,10 +77,9 @@ class HelperInfo:
         return None
 
 
-@dataclass(frozen=True)
-class Args:
+class Args(NamedTuple):
     positional: tuple[str, ...] = ()
-    options: dict[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = MappingProxyType({})
     raw: str = ""  # everything after the helper name, untouched
 
     def flag(self, name: str) -> bool:
@@ -177,8 +175,7 @@ def _options_text(args: Args) -> list[str]:
 # -- the engine --------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LineResult:
+class LineResult(NamedTuple):
     """What one line came to: every reply it earned, and whether each was what the
     script expected (no 4xx/5xx and nothing invalid, or what :expect named)."""
 

@@ -12,9 +12,8 @@ import os
 import socket
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, NamedTuple, TextIO
 
 from .errors import UsageError
 
@@ -37,8 +36,7 @@ TlsMode = Literal["plain", "tls", "starttls"]
 SMTPS_PORT = 465  # RFC 8314: implicit TLS
 
 
-@dataclass(frozen=True)
-class TlsOptions:
+class TlsOptions(NamedTuple):
     insecure: bool = False
     cafile: str | None = None
     cadata: str | None = None  # PEM text: the practice server's CA for --demo
@@ -51,8 +49,7 @@ class TlsOptions:
     keylog: str | None = None
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """Where to connect and how."""
 
     host: str
@@ -69,8 +66,7 @@ class Target:
         return f"{named}{host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class Practice:
+class Practice(NamedTuple):
     """Where --demo's practice server listens: `demo` as a host name means it."""
 
     host: str
@@ -82,10 +78,9 @@ class Practice:
         return Target(self.host, port or (self.tls_port if mode == "tls" else self.port), mode)
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     target: Target | None = None
-    tls: TlsOptions = field(default_factory=TlsOptions)
+    tls: TlsOptions = TlsOptions()
     ehlo: str | None = None
     user: str | None = None
     timeout: float | None = None
@@ -102,7 +97,7 @@ class Settings:
     lessons_dir: Path | None = None  # a teacher's own lessons, beside the package's
 
     def with_target(self, target: Target) -> Settings:
-        return replace(self, target=target)
+        return self._replace(target=target)
 
 
 def parse_hostport(text: str, default_port: int | None) -> tuple[str, int | None]:

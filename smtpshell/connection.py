@@ -17,7 +17,7 @@ import asyncio
 import os
 import socket
 import ssl
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .config import Target
 from .errors import ConnectionFailed, ProtocolViolation, ReplyTimeout, ServerClosed
@@ -36,8 +36,7 @@ class HungUpOnQuit(ServerClosed):
     """The server closed the connection on QUIT without a 221: what QUIT asked."""
 
 
-@dataclass(frozen=True)
-class Pending:
+class Pending(NamedTuple):
     """A reply to come: its ticket in the machine and the future that receives it."""
 
     ticket: int

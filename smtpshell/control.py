@@ -8,7 +8,6 @@ Must not: touch the connection except through the Engine.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from . import safety
 from .commands import Args, Engine, helper
@@ -78,7 +77,7 @@ class SessionHelpers:
             await engine.dialer.open_mx(domain, port, mode)
             return
         base = engine.target or Target(host)
-        await engine.dialer.open_target(replace(base, host=host, port=port, mode=mode,
+        await engine.dialer.open_target(base._replace(host=host, port=port, mode=mode,
                                          server_name=None))
 
     @helper(":reconnect", "connect again to the same server, the same way")

@@ -11,7 +11,7 @@ Must not: import aiosmtpd (the server does) or talk to the server.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .commands import Args, Engine, helper
 from .errors import UsageError
@@ -23,8 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["Inbox", "InboxHelpers", "Received"]
 
 
-@dataclass(frozen=True)
-class Received:
+class Received(NamedTuple):
     """One message as the server stored it (after dot-unstuffing)."""
 
     mail_from: str

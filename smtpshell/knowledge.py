@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Container
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "AUTH_RESPONSE_LINE",
@@ -35,8 +35,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Verb:
+class Verb(NamedTuple):
     """An SMTP command: how it is written, what it does, where it is defined."""
 
     name: str
@@ -134,8 +133,7 @@ HEADERS: dict[str, str] = {
     "Auto-Submitted": "auto-generated or auto-replied: no auto-reply to this (RFC 3834)",
 }
 
-@dataclass(frozen=True)
-class Param:
+class Param(NamedTuple):
     """A MAIL or RCPT parameter an extension adds (`KEY=VALUE` or a bare `KEY`)."""
 
     name: str
@@ -146,8 +144,7 @@ class Param:
     room: tuple[int, str] = (0, "")  # octets it adds to the command's line limit, and where
 
 
-@dataclass(frozen=True)
-class Extension:
+class Extension(NamedTuple):
     """An EHLO keyword from the IANA SMTP Service Extensions registry."""
 
     keyword: str

@@ -17,7 +17,6 @@ import os
 import socket
 import sys
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any, BinaryIO
 
 from .cli import SERVE_PORT
@@ -215,8 +214,8 @@ async def _session(args: argparse.Namespace, settings: Settings) -> int:
         assert server.tls_port is not None
         practice = Practice(server.host, server.port, server.tls_port)
         mode: TlsMode = "tls" if args.tls else "starttls" if args.starttls else "plain"
-        settings = replace(settings, target=practice.target(mode), practice=practice,
-                           tls=replace(settings.tls, cadata=server.ca_pem))
+        settings = settings._replace(target=practice.target(mode), practice=practice,
+                                     tls=settings.tls._replace(cadata=server.ca_pem))
     try:
         if scripted and not args.interactive:
             return await _run_script(args, settings, state, server)

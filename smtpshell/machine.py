@@ -21,8 +21,9 @@ from __future__ import annotations
 import enum
 import re
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import count
+from typing import NamedTuple
 
 from .protocol import Capabilities, Command, Reply, ReplyParser, ReplyTooLarge, b64_text
 
@@ -81,8 +82,7 @@ class Owed:
     abandoned: bool = False  # the user stopped waiting: its reply will be late
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     """A reply, with the command it answers (None: nobody asked for it)."""
 
     reply: Reply
@@ -91,14 +91,12 @@ class Answer:
     late: bool = False  # answers a command the user gave up waiting for
 
 
-@dataclass(frozen=True)
-class StartTls:
+class StartTls(NamedTuple):
     """The 220 to STARTTLS came and nothing after it: hand the transport to TLS now
     (stop reading first; anything read before the handshake is injection)."""
 
 
-@dataclass(frozen=True)
-class Closed:
+class Closed(NamedTuple):
     """The connection is over.
 
     `drop`: the machine decided (injection, flood, an interrupted message…) and the
@@ -364,7 +362,7 @@ class ClientMachine:
         command = head.command
         fault = reply_fault(reply, command)
         if fault:
-            reply = replace(reply, fault=fault)
+            reply = reply._replace(fault=fault)
         self._transition(reply, command, fault)
         return [Answer(reply, command, head.ticket, head.abandoned)]
 

@@ -12,8 +12,7 @@ connection instead, so nothing half-written is delivered.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import safety
 from .commands import Args, Engine, helper
@@ -160,8 +159,7 @@ class MessageHelpers:
         await self.engine.request(Command("RSET"), judged=False)
 
 
-@dataclass(frozen=True)
-class Composed:
+class Composed(NamedTuple):
     message: EmailMessage
     sender: str  # the envelope: bare addresses, Bcc included, never in the headers
     recipients: tuple[str, ...]

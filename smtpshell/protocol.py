@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
 
 from .errors import ProtocolViolation
 from .knowledge import ENHANCED_CODE
@@ -46,8 +48,7 @@ _CODE_LINE = re.compile(r"([1-5][0-9][0-9])([ -]|$)")
 ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>")  # an address in <brackets>, as MAIL/RCPT write it
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     """Something that earns a reply: a command line, or the greeting, an AUTH
     answer, the end of DATA. `line` is exactly what was sent, without CRLF;
     `secret` marks lines that must never be stored or shown in a transcript."""
@@ -68,8 +69,7 @@ class ReplyTooLarge(ProtocolViolation):
     """The server sent more than a reply may hold; the connection must be cut."""
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
     """One complete server reply.
 
     `lines` are the lines as received (decoded, line ending removed); `code`
@@ -274,12 +274,11 @@ def _decode(raw: bytes, cur: _Partial) -> str:
         return raw.decode("utf-8", "backslashreplace")
 
 
-@dataclass(frozen=True)
-class Capabilities:
+class Capabilities(NamedTuple):
     """The extensions an EHLO reply advertised: keyword (upper case) -> parameters."""
 
     domain: str = ""
-    extensions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    extensions: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 
     @classmethod
     def from_ehlo(cls, reply: Reply) -> Capabilities:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .errors import SmtpShellError
@@ -475,7 +474,7 @@ class Screen(Listener):
         secrets = self._secrets
         if secrets is None and command is not None and carries(command.line, self._state.hidden):
             # a password typed hidden stays hidden, in any form, whatever line carries it
-            secrets, command = self._state.hidden, replace(command, secret=True)
+            secrets, command = self._state.hidden, command._replace(secret=True)
         self._sink(format_sent(command, data, secrets))
 
     def on_connected(self, peer: tuple[str, int], tls: TlsInfo | None) -> None:
@@ -486,7 +485,7 @@ class Screen(Listener):
 
     def on_reply(self, reply: Reply, command: Command | None, late: bool) -> None:
         if self._secrets:  # a server may echo a password back; scripts write logs
-            reply = replace(reply, lines=tuple(redact(line, self._secrets)
+            reply = reply._replace(lines=tuple(redact(line, self._secrets)
                                                for line in reply.lines))
         self._sink(format_reply(reply, command, late)
                    + (explain_line(reply) if self._state.explain else []))

@@ -11,8 +11,7 @@ Must not: do I/O, send anything, or change state.
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from .knowledge import AUTH_RESPONSE_LINE, COMMAND_LINE, EXTENSIONS, SCLIENT_TRAPS, TEXT_LINE, Param
 from .protocol import Capabilities
@@ -32,8 +31,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """What to do with a line. `reason` with `send` is a warning to show."""
 
     action: Literal["send", "refuse", "confirm"]

@@ -10,7 +10,10 @@ Must not: do I/O, format text, or decide policy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
 
 from .machine import ClientMachine, Phase
 from .protocol import ADDRESS, Capabilities, Command
@@ -19,8 +22,7 @@ from .redact import secret_forms, wire_secrets
 __all__ = ["Phase", "SessionState", "TlsInfo"]
 
 
-@dataclass(frozen=True)
-class TlsInfo:
+class TlsInfo(NamedTuple):
     """The TLS layer as the transport reports it — never as the server claims."""
 
     version: str
@@ -30,7 +32,7 @@ class TlsInfo:
     verified: bool
     verify_error: str | None = None  # why verification failed (or would have, with --insecure)
     peer_der: bytes | None = None
-    peer_dict: dict[str, object] = field(default_factory=dict)  # ssl's getpeercert(), if verified
+    peer_dict: Mapping[str, object] = MappingProxyType({})  # getpeercert(), if verified
     chain_der: tuple[bytes, ...] = ()
 
     @property

@@ -14,8 +14,7 @@ import functools
 import os
 import socket
 import ssl
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .config import TlsOptions, open_private
 from .errors import TlsFailed
@@ -204,8 +203,7 @@ def _trust_store(ctx: ssl.SSLContext) -> list[x509.Certificate]:
     return certs
 
 
-@dataclass(frozen=True)
-class CertSummary:
+class CertSummary(NamedTuple):
     """A certificate as a person checks it, parsed with cryptography."""
 
     subject: str
@@ -282,8 +280,7 @@ def _plain(err: BaseException) -> str:
     return str(err.args[0] if len(err.args) == 1 else err) or type(err).__name__
 
 
-@dataclass(frozen=True)
-class PracticeCerts:
+class PracticeCerts(NamedTuple):
     ca_pem: str
     cert_pem: str
     key_pem: str

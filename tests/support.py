@@ -14,7 +14,6 @@ import os
 import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from smtpshell.commands import Engine
@@ -99,7 +98,7 @@ def practice_settings(server: PracticeServer, **changes: Any) -> Settings:
         Practice(server.host, server.port, server.tls_port)  # `demo` in :connect, as --demo
     settings = Settings(target=Target(LOOPBACK, server.port), tls=tls, timeout=STEP,
                         practice=practice)
-    return replace(settings, **changes)
+    return settings._replace(**changes)
 
 
 async def engine_for(server: PracticeServer, ui: RecordingUI | None = None, *,
@@ -230,7 +229,7 @@ class RawServer:
 
 
 def raw_settings(server: RawServer, mode: str = "plain", **changes: Any) -> Settings:
-    return replace(Settings(target=server.target(mode), timeout=STEP), **changes)
+    return Settings(target=server.target(mode), timeout=STEP)._replace(**changes)
 
 
 async def raw_engine(server: RawServer, mode: str = "plain", ui: RecordingUI | None = None,

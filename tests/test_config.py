@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -85,7 +84,7 @@ def test_tls_knobs_against_the_practice_server() -> None:
                                                                  sni="wrong.example"))
             with pytest.raises(TlsFailed, match="issued for another host name"):
                 await lines(engine2, "EHLO knobs.example", ":starttls")
-            engine2.settings = replace(engine2.settings, tls=TlsOptions(ciphers="NO-SUCH"))
+            engine2.settings = engine2.settings._replace(tls=TlsOptions(ciphers="NO-SUCH"))
             with pytest.raises(TlsFailed, match="cannot set up TLS: No cipher can be selected"):
                 await lines(engine2, ":reconnect", "EHLO k.example", ":starttls")
 

@@ -10,7 +10,6 @@ import os
 import socket
 import stat
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -397,7 +396,7 @@ def test_a_certificate_error_after_sni_names_the_sni() -> None:
                                                         sni="wrong.example"))
             assert engine.target is not None
             with pytest.raises(TlsFailed, match=r"wrong\.example"):
-                await engine.dialer.open_target(replace(engine.target, mode="tls"))
+                await engine.dialer.open_target(engine.target._replace(mode="tls"))
 
     run(scenario())
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -75,7 +74,7 @@ def test_implicit_tls() -> None:
         async with practice(implicit_tls=True) as server:
             engine, _ = await engine_for(server, connect=False)
             assert engine.target is not None
-            await engine.dialer.open_target(replace(engine.target, mode="tls"))
+            await engine.dialer.open_target(engine.target._replace(mode="tls"))
             assert engine.state.tls is not None and engine.state.tls.verified
             await lines(engine, "EHLO x.example", "AUTH PLAIN AGRlbW8AZGVtbw==")
             assert engine.state.auth_user == "demo"
@@ -89,7 +88,7 @@ def test_starttls_option_upgrades_before_anything_else() -> None:
         async with practice() as server:
             engine, _ = await engine_for(server, connect=False, ehlo="c.example")
             assert engine.target is not None
-            await engine.dialer.open_target(replace(engine.target, mode="starttls"))
+            await engine.dialer.open_target(engine.target._replace(mode="starttls"))
             assert engine.state.tls is not None and engine.state.greeted
             assert bytes(server.inbox.wire[0]) == (b"EHLO c.example\r\nSTARTTLS\r\n"
                                                    b"EHLO c.example\r\n")
@@ -106,7 +105,7 @@ def test_untrusted_certificate_fails_with_the_reason_and_insecure_proceeds() -> 
             with pytest.raises(TlsFailed, match="unknown certificate authority"):
                 await lines(engine, ":starttls")
             assert not engine.state.connected
-            engine.settings = replace(engine.settings, tls=TlsOptions(insecure=True))
+            engine.settings = engine.settings._replace(tls=TlsOptions(insecure=True))
             await lines(engine, ":reconnect", ":starttls")
             assert engine.state.tls is not None and not engine.state.tls.verified
             assert engine.state.connected
@@ -232,7 +231,7 @@ def test_verification_failures_name_the_reason(certs: dict[str, Any], reason: st
             with pytest.raises(TlsFailed, match=reason):
                 await lines(engine, ":starttls")
             assert not engine.state.connected
-            engine.settings = replace(engine.settings, tls=TlsOptions(insecure=True))
+            engine.settings = engine.settings._replace(tls=TlsOptions(insecure=True))
             await lines(engine, ":reconnect", ":starttls")
             assert engine.state.tls is not None and not engine.state.tls.verified
 

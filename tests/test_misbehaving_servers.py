@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
 import pytest
 from support import (
@@ -232,7 +231,7 @@ def test_reply_timeout_then_the_late_reply_is_paired_with_its_command() -> None:
             gave_up.set()
             await wait_until(lambda: "late but here" in ui.text)
             assert "late reply to NOOP" in ui.text and not engine.state.out_of_step
-            engine.settings = replace(engine.settings, timeout=STEP)
+            engine.settings = engine.settings._replace(timeout=STEP)
             result = await engine.handle_line("RSET")
             assert result.reply is not None and result.reply.texts == ("2.0.0 reset",)
 

@@ -13,7 +13,7 @@ import asyncio
 import socket
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +111,8 @@ class Run:
                 run.client_closed.set()
 
         async with RawServer(self.server) as srv:
-            settings = replace(raw_settings(srv, self.case.settings.get("mode", "plain")),
-                               **{k: v for k, v in self.case.settings.items() if k != "mode"})
+            settings = raw_settings(srv, self.case.settings.get("mode", "plain"))._replace(
+                **{k: v for k, v in self.case.settings.items() if k != "mode"})
             engine = make_engine(settings, SessionState(safe=settings.safe), self.ui,
                                  listeners=[Watch()], script=self.case.script)
             await self.shell(engine.dialer.open_target(srv.target(
