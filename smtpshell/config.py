@@ -7,6 +7,7 @@ Must not: parse the command line (cli does), open connections, or print.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
@@ -29,7 +30,9 @@ __all__ = [
     "load_profile",
     "open_private",
     "parse_hostport",
+    "private_dir",
     "state_path",
+    "write_private",
 ]
 
 TlsMode = Literal["plain", "tls", "starttls"]
@@ -124,6 +127,37 @@ def implied_mode(port: int, mode: TlsMode | None, plain: bool) -> TlsMode:
     if mode is not None:
         return mode
     return "tls" if port == SMTPS_PORT and not plain else "plain"
+
+
+def private_dir(path: str) -> str:
+    """A folder of ours for private files: made 0700, refused if it is a symbolic link
+    or anyone else may read it."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        info = os.lstat(path)
+    except OSError as err:
+        raise UsageError(f"cannot make the folder {path}: {err.strerror}") from None
+    if not stat.S_ISDIR(info.st_mode) or stat.S_IMODE(info.st_mode) & 0o077 or \
+            info.st_uid != os.getuid():
+        raise UsageError(f"{path} is not a private folder of yours (mode 0700)",
+                         "remove it, or fix its mode with chmod 700")
+    return path
+
+
+def write_private(path: str, text: str) -> None:
+    """Replace a private file whole: a new file (0600) moved into place, so a reader
+    never sees half of it and a symbolic link there is replaced, not followed."""
+    folder = os.path.dirname(path) or "."
+    temporary = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise UsageError(f"cannot write {path}: {err.strerror}") from None
 
 
 def open_private(path: str) -> TextIO:

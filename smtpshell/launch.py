@@ -57,7 +57,7 @@ def launch(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return _serve(SERVE_PORT if args.port is None else args.port)
     if not args.demo and settings.target is None and not settings.mx:
         raise UsageError("no server given", "smtpshell HOST[:PORT], or --demo to practise")
-    return asyncio.run(_session(args, settings))
+    return asyncio.run(_session(args, settings, str(state_path(env, "practice"))))
 
 
 def make_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
@@ -199,7 +199,7 @@ def _target(args: argparse.Namespace, profile: Mapping[str, Any]) -> Target | No
                   (source[0], source[1] or 0) if source else None)
 
 
-async def _session(args: argparse.Namespace, settings: Settings) -> int:
+async def _session(args: argparse.Namespace, settings: Settings, practice_cache: str) -> int:
     scripted = args.script is not None or not sys.stdin.isatty()
     if args.tutorial is not None and scripted:
         raise UsageError("--tutorial is for a person at a terminal; standard input is not one",
@@ -208,8 +208,9 @@ async def _session(args: argparse.Namespace, settings: Settings) -> int:
     server = None
     if args.demo:
         from .server import PracticeServer
+        from .tls import cached_practice_certs
 
-        server = PracticeServer(smtps_too=True)
+        server = PracticeServer(smtps_too=True, certs=cached_practice_certs(practice_cache))
         await server.start()
         assert server.tls_port is not None
         practice = Practice(server.host, server.port, server.tls_port)

@@ -14,9 +14,10 @@ import functools
 import os
 import socket
 import ssl
+import stat
 from typing import TYPE_CHECKING, NamedTuple
 
-from .config import TlsOptions, open_private
+from .config import TlsOptions, open_private, private_dir, write_private
 from .errors import TlsFailed
 from .session import TlsInfo
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CertSummary",
     "PracticeCerts",
+    "cached_practice_certs",
     "client_context",
     "describe",
     "handshake_failure",
@@ -284,10 +286,14 @@ class PracticeCerts(NamedTuple):
     ca_pem: str
     cert_pem: str
     key_pem: str
+    chain_file: str | None = None  # key and certificate in one private file (the cache)
 
     def server_context(self) -> ssl.SSLContext:
         """A server-side context presenting this certificate."""
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        if self.chain_file is not None:
+            ctx.load_cert_chain(self.chain_file)
+            return ctx
         # ssl loads a key only from a file: write it privately, load it, remove it
         import tempfile
 
@@ -298,6 +304,42 @@ class PracticeCerts(NamedTuple):
                     handle.write(text)
             ctx.load_cert_chain(cert, key)
         return ctx
+
+
+CACHE_DAYS = 30  # a cached practice CA is made anew when fewer than one of them is left
+
+
+def cached_practice_certs(folder: str) -> PracticeCerts:
+    """The practice server's CA and certificate, kept in a private folder of the state
+    directory: made once (cryptography, key generation) and made again when near
+    expiry or not private, so --demo starts without them."""
+    import time
+
+    folder = private_dir(folder)
+    chain, ca, expires = (os.path.join(folder, name)
+                          for name in ("server.pem", "ca.pem", "expires"))
+    try:
+        if float(_read_private(expires)) > time.time() + 86400:
+            key, end, cert = _read_private(chain).partition("-----END PRIVATE KEY-----\n")
+            return PracticeCerts(_read_private(ca), cert, key + end, chain)
+    except (OSError, ValueError):
+        pass  # none yet, or not to be trusted: made afresh below
+    certs = make_practice_certs(days=CACHE_DAYS)
+    write_private(chain, certs.key_pem + certs.cert_pem)
+    write_private(ca, certs.ca_pem)
+    write_private(expires, str(time.time() + CACHE_DAYS * 86400 - 600))
+    return certs._replace(chain_file=chain)
+
+
+def _read_private(path: str) -> str:
+    """A file of the cache, only if it is a regular file of ours that nobody else reads."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, encoding="utf-8") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or stat.S_IMODE(info.st_mode) & 0o077 or \
+                info.st_uid != os.getuid():
+            raise ValueError(f"{path} is not private")
+        return handle.read()
 
 
 def make_practice_certs(names: tuple[str, ...] = ("localhost", "127.0.0.1", "::1"),
