@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
+import shutil
 import socket
 import sys
-from collections.abc import Mapping
-from typing import Any, BinaryIO
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .cli import SERVE_PORT
 from .commands import UI, Engine
@@ -37,8 +39,14 @@ from .config import (
 )
 from .errors import TlsFailed, UsageError
 from .helpers import make_engine
+from .render import Fragments
 from .script import ScriptUI, read_lines, run_script
 from .session import SessionState
+
+if TYPE_CHECKING:  # prompt_toolkit is imported by the shell only, in a worker thread
+    from pathlib import Path
+
+    from .shell import CommandHistory, ShellUI
 
 __all__ = ["launch", "make_settings"]
 
@@ -265,21 +273,81 @@ def _open_script(path: str) -> BinaryIO:
 async def _run_shell(args: argparse.Namespace, settings: Settings, state: SessionState,
                      server: Any) -> int:
     from .render import format_note
-    from .shell import ShellUI, make_history, run_shell
 
-    ui = ShellUI(settings.color)
+    # prompt_toolkit loads (a worker thread) while the connection opens: on a real network
+    # the round trips and the TLS handshake hide behind it; what comes meanwhile is held
+    screen = asyncio.get_running_loop().run_in_executor(None, _load_screen)
+    ui = LateUI()
     engine = _engine(settings, state, ui, server, script=False)
     if server is not None:
         assert settings.practice is not None
         ui.show(format_note(_welcome(settings.practice), width=ui.width()))
-    await _connect(engine, settings)
+    try:
+        await _connect(engine, settings)
+    finally:
+        shell_ui, make_history, run_shell = await screen
+        ui.attach(shell_ui(settings.color))
     if args.script is not None:
         with _open_script(args.script) as source:
             await run_script(engine, read_lines(source), leave=False)
     if args.tutorial is not None:
         await engine.handle_line(f":tutorial {args.tutorial}".rstrip())
     history = make_history(settings.history, engine)
-    return await run_shell(engine, state, ui, history)
+    return await run_shell(engine, state, ui.real, history)
+
+
+def _load_screen() -> tuple[type[ShellUI], Callable[[Path | None, Engine], CommandHistory],
+                            Callable[[Engine, SessionState, ShellUI, CommandHistory],
+                                     Awaitable[int]]]:
+    from .shell import ShellUI, make_history, run_shell
+
+    return ShellUI, make_history, run_shell
+
+
+class LateUI:
+    """The shell's UI while prompt_toolkit still loads: what is shown is held, in order,
+    and shown once it is there; a question waits for it."""
+
+    def __init__(self) -> None:
+        self._real: ShellUI | None = None
+        self._held: list[Fragments] = []
+        self._ready = asyncio.Event()
+
+    @property
+    def real(self) -> ShellUI:
+        assert self._real is not None, "attached once prompt_toolkit has loaded"
+        return self._real
+
+    def attach(self, real: ShellUI) -> None:
+        self._real = real
+        for fragments in self._held:
+            real.show(fragments)
+        self._held.clear()
+        self._ready.set()
+
+    def show(self, fragments: Fragments) -> None:
+        if self._real is None:
+            self._held.append(fragments)
+        else:
+            self._real.show(fragments)
+
+    async def confirm(self, question: str) -> bool:
+        await self._ready.wait()
+        return await self.real.confirm(question)
+
+    async def secret(self, prompt: str) -> str | None:
+        await self._ready.wait()
+        return await self.real.secret(prompt)
+
+    def progress(self, label: str, total: int
+                 ) -> contextlib.AbstractContextManager[Callable[[int], None]]:
+        if self._real is None:
+            return contextlib.nullcontext(lambda n: None)
+        return self._real.progress(label, total)
+
+    def width(self) -> int | None:
+        return self._real.width() if self._real is not None else \
+            shutil.get_terminal_size().columns
 
 
 def _welcome(practice: Practice) -> str:
