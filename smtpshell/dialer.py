@@ -142,10 +142,11 @@ class Dialer:
     # -- during the session --------------------------------------------------------
 
     def local_name(self) -> str:
-        """The local FQDN, or an address literal when the host has no domain name."""
-        fqdn = socket.getfqdn()
-        if "." in fqdn and not fqdn.startswith("localhost"):
-            return fqdn
+        """The host's name if it is a domain name, else an address literal (RFC 5321
+        §4.1.4). No DNS lookup: getfqdn() may wait seconds on a resolver for nothing."""
+        name = socket.gethostname()
+        if "." in name and not name.startswith("localhost"):
+            return name
         conn = self.engine.conn
         local = conn.local_address if conn else None
         if local is None:

@@ -62,7 +62,8 @@ def launch(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return _render(args.render, args.format)
     settings = make_settings(args, env)
     if args.serve:
-        return _serve(SERVE_PORT if args.port is None else args.port)
+        return _serve(SERVE_PORT if args.port is None else args.port,
+                      str(state_path(env, "practice")))
     if not args.demo and settings.target is None and not settings.mx:
         raise UsageError("no server given", "smtpshell HOST[:PORT], or --demo to practise")
     return asyncio.run(_session(args, settings, str(state_path(env, "practice"))))
@@ -368,11 +369,11 @@ def _render(path: str, fmt: str) -> int:
     return 0
 
 
-def _serve(port: int) -> int:
+def _serve(port: int, cache: str) -> int:
     from .server import serve_forever
 
     try:
-        asyncio.run(serve_forever(port))
+        asyncio.run(serve_forever(port, cache))
     except KeyboardInterrupt:
         print("stopped")
     return 0

@@ -18,19 +18,17 @@ import logging
 import os
 import secrets
 import ssl
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from .config import open_private
 from .errors import ConnectionFailed
 from .inbox import Inbox, Received, summary
 from .knowledge import AUTH_RESPONSE_LINE
 from .protocol import unb64
-from .tls import PracticeCerts, make_practice_certs
+from .tls import PracticeCerts, cached_practice_certs, make_practice_certs
 
 __all__ = ["DEMO_PASSWORD", "DEMO_USER", "PracticeServer"]
 
@@ -285,21 +283,22 @@ class PracticeServer:
             await server.wait_closed()
 
 
-async def serve_forever(port: int, host: str = "127.0.0.1") -> None:
-    """--serve: run until Ctrl-C, saying how to connect and what arrives."""
-    server = PracticeServer(host, port, notify=_announce)
+async def serve_forever(port: int, cache: str, host: str = "127.0.0.1") -> None:
+    """--serve: run until Ctrl-C, saying how to connect and what arrives. Its CA is the
+    one --demo keeps in the state directory (`cache`)."""
+    certs = cached_practice_certs(cache)
+    server = PracticeServer(host, port, notify=_announce, certs=certs, smtps_too=True)
     try:
         await server.start()
     except OSError as err:
         raise ConnectionFailed(f"cannot listen on {host}:{port}: {err.strerror or err}",
                                "choose another --port") from None
-    folder = tempfile.mkdtemp(prefix="smtpshell-practice-")
-    ca_path = os.path.join(folder, "ca.pem")
-    with open_private(ca_path) as handle:
-        handle.write(server.ca_pem)
-    print(f"Practice server on {host}:{server.port} (user {DEMO_USER}, password "
-          f"{DEMO_PASSWORD}); its CA is in {ca_path}\n"
+    ca_path = os.path.join(cache, "ca.pem")
+    print(f"Practice server on {host}:{server.port} (STARTTLS) and {host}:{server.tls_port} "
+          f"(TLS from the first byte), user {DEMO_USER}, password {DEMO_PASSWORD}; its CA "
+          f"is {ca_path}\n"
           f"Connect with:  smtpshell {host}:{server.port} --starttls --cafile {ca_path}\n"
+          f"          or:  smtpshell {host}:{server.tls_port} --tls --cafile {ca_path}\n"
           "Ctrl-C stops it; messages are kept in memory until then.", flush=True)
     await asyncio.Event().wait()
 

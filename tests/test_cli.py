@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 from pathlib import Path
@@ -116,24 +117,27 @@ def test_demo_runs_a_script() -> None:
     assert "1 message(s)" in out
 
 
-def test_serve_says_how_to_connect() -> None:
+def test_serve_says_how_to_connect(tmp_path: Path) -> None:
     async def scenario() -> None:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "smtpshell", "--serve", "--port", "0",
-            stdout=asyncio.subprocess.PIPE)
+            stdout=asyncio.subprocess.PIPE, env={**os.environ, "XDG_STATE_HOME": str(tmp_path)})
         assert proc.stdout is not None
         try:
             async with asyncio.timeout(STEP):
-                first, second, _ = [(await proc.stdout.readline()).decode() for _ in range(3)]
+                first, second, third, _ = [(await proc.stdout.readline()).decode()
+                                           for _ in range(4)]
             assert first.startswith("Practice server on 127.0.0.1:")
             assert not first.startswith("Practice server on 127.0.0.1:2525 ")  # --port 0
-            command = second.split("Connect with:", 1)[1].split()
-            assert command[0] == "smtpshell" and "--cafile" in command
-            code, out, _ = await run_cli(*command[1:], stdin=SEND)
-            assert code == 0, out
-            async with asyncio.timeout(STEP):
-                assert "received: from <a@example.com>" in (await proc.stdout.readline()
-                                                            ).decode()
+            assert str(tmp_path / "smtpshell" / "practice" / "ca.pem") in first  # no temp dir
+            for line in (second, third):  # STARTTLS, then TLS from the first byte
+                command = line.split(":", 1)[1].split()
+                assert command[0] == "smtpshell" and "--cafile" in command
+                code, out, _ = await run_cli(*command[1:], stdin=SEND)
+                assert code == 0 and "TLS is up" in out, out
+                async with asyncio.timeout(STEP):
+                    assert "received: from <a@example.com>" in (await proc.stdout.readline()
+                                                                ).decode()
         finally:
             proc.terminate()
             await proc.wait()
