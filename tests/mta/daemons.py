@@ -12,6 +12,12 @@ started). Every daemon:
 - delivers INBOX and SECOND (in DOMAIN) to maildirs under the temporary directory,
   and refuses any other local part of DOMAIN at RCPT (UNKNOWN) with its own reply.
 
+`start()` waits until both ports answer, then holds one session by hand (`replies`:
+greeting, EHLO before and after STARTTLS, the refusal of UNKNOWN). A TLS failure
+there fails the start, unless it is a known bug of the packaged daemon: Debian 12's
+OpenSMTPD 6.8 cannot complete a TLS handshake under OpenSSL 3 (`tls_problem` says so,
+and the cases about TLS skip with it).
+
 `unavailable()` says, in one line, why a daemon cannot run here (not prepared, not
 root, a library missing); the fixtures skip with it.
 """
@@ -123,7 +129,7 @@ class Mta:
         """Why this daemon cannot run here, in one line; None when it can."""
         prepare = "(run scripts/prepare-mtas as root)"
         if os.geteuid() != 0:
-            return f"{self.title}: needs root (its daemon binds, chroots and drops privileges)"
+            return f"{self.title}: needs root (it starts as root, then becomes its own users)"
         if not (self.home / ".version").is_file():
             return f"{self.title}: not prepared in {self.home} {prepare}"
         for binary in self.binaries:
