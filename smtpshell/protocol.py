@@ -395,34 +395,45 @@ class TextEncoder:
         if not chunk:
             return b""
         self._cr = chunk.endswith(b"\r")
-        text = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        self._check(text)
-        self.eight_bit = self.eight_bit or not text.isascii()
+        # Text that is CRLF throughout (most files, all the email package writes) stays as
+        # it is; counting proves it for less than three copies would cost.
+        parts = chunk.split(b"\r\n") if self._check_line is not None else None
+        crlf = len(parts) - 1 if parts is not None else chunk.count(b"\r\n")
+        if crlf == chunk.count(b"\r") == chunk.count(b"\n"):
+            text = chunk
+        else:  # bare CR and bare LF become CRLF too
+            text = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+            parts = text.split(b"\r\n") if parts is not None else None
         at_line_start = self._line == 0
-        last_end = text.rfind(b"\n")
-        self.lines += text.count(b"\n")
-        # counted as written: the dot stuffed below is not part of the line's length
-        self._line = self._line + len(text) if last_end < 0 else len(text) - last_end - 1
-        if self._stuff:
-            text = text.replace(b"\n.", b"\n..")
+        self._measure(text, parts)
+        self.eight_bit = self.eight_bit or not text.isascii()
+        if self._stuff:  # every LF is a CRLF's now: "\n." is a line that starts with a dot
+            if b"\n." in text:
+                text = text.replace(b"\n.", b"\n..")
             if at_line_start and text.startswith(b"."):
                 text = b"." + text
-        return text.replace(b"\n", b"\r\n")
+        return text
 
-    def _check(self, text: bytes) -> None:
-        if self._check_line is None:
-            return
-        if b"\0" in text:
-            line = self.lines + text.count(b"\n", 0, text.index(b"\0")) + 1
-            raise TextProblem(f"line {line} holds a NUL byte, which a server that drops it "
-                              "can turn into an end of data (SMTP smuggling)")
-        parts = text.split(b"\n")
-        lengths = [self._line + len(parts[0]), *map(len, parts[1:])]
-        longest = max(lengths)
-        problem = self._check_line(longest)
-        if problem:
-            line = self.lines + lengths.index(longest) + 1
-            raise TextProblem(f"line {line} is {problem}")
+    def _measure(self, text: bytes, parts: list[bytes] | None) -> None:
+        """Count the lines, keep the length of the unfinished one, and with `check_line`
+        check each line as written (`parts`: the text split at CRLF; the dot stuffed
+        after does not count)."""
+        if parts is None:
+            ends = text.count(b"\n")
+        else:
+            assert self._check_line is not None
+            if b"\0" in text:
+                line = self.lines + text.count(b"\n", 0, text.index(b"\0")) + 1
+                raise TextProblem(f"line {line} holds a NUL byte, which a server that drops "
+                                  "it can turn into an end of data (SMTP smuggling)")
+            lengths = [self._line + len(parts[0]), *map(len, parts[1:])]
+            longest = max(lengths)
+            problem = self._check_line(longest)
+            if problem:
+                raise TextProblem(f"line {self.lines + lengths.index(longest) + 1} is {problem}")
+            ends = len(parts) - 1
+        self.lines += ends
+        self._line = self._line + len(text) if not ends else len(text) - text.rfind(b"\n") - 1
 
     def end(self) -> bytes:
         """What completes the text: a CRLF if it did not end with a line break."""
