@@ -1,7 +1,7 @@
 """The servers the tasks talk to, each its own process on loopback.
 
 - practice: `smtpshell --serve --port 0`, the practice server as users run it
-  (STARTTLS with its own CA, AUTH demo/demo, no implicit-TLS listener, 32 MB
+  (STARTTLS with its own CA, AUTH demo/demo, its implicit-TLS port unused here, 32 MB
   limit, keeps what it receives in memory);
 - sink: harness/sink.py (STARTTLS and implicit TLS, any AUTH, no limit, keeps
   nothing), for implicit TLS and the large messages;
