@@ -91,17 +91,16 @@ def _spawn(argv: list[str], log: Path, env: dict[str, str],
         return subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
-PRACTICE_LINE = re.compile(rb"Practice server on ([^\s:]+):(\d+)\b.*?its CA is in (\S+)")
+PRACTICE_LINE = re.compile(rb"Practice server on ([^\s:]+):(\d+) \(STARTTLS\) and [^\s:]+:(\d+)"
+                           rb".*?its CA is (\S+)")
 
 
 def start_practice(target: Target, work: Path, env: dict[str, str]) -> Server:
     log = work / "practice.log"
     process = _spawn([str(target.smtpshell), "--serve", "--port", "0"], log, env)
     found = _wait_for(log, PRACTICE_LINE, process, "smtpshell --serve")
-    cafile = Path(found[3].decode())
-    folder = [cafile.parent] if cafile.parent.name.startswith("smtpshell-practice-") else []
-    return Server("practice", found[1].decode(), int(found[2]), None, cafile,
-                  PRACTICE_ACCOUNT, process, log, folder)
+    return Server("practice", found[1].decode(), int(found[2]), int(found[3]),
+                  Path(found[4].decode()), PRACTICE_ACCOUNT, process, log, [])
 
 
 def start_sink(target: Target, work: Path, env: dict[str, str]) -> Server:
