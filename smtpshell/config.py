@@ -14,20 +14,20 @@ import socket
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, TextIO
+from typing import Literal, NamedTuple, TextIO
 
 from .errors import UsageError
 
 __all__ = [
+    "SMTPS_PORT",
     "Practice",
     "Settings",
     "Target",
     "TlsMode",
     "TlsOptions",
-    "color_enabled",
     "config_path",
     "history_path",
-    "load_profile",
+    "implied_mode",
     "open_private",
     "parse_hostport",
     "private_dir",
@@ -90,7 +90,8 @@ class Settings(NamedTuple):
     transcript: str | None = None
     explain: bool = False
     safe: bool = True
-    color: bool = True
+    color: str = "auto"  # auto (a terminal), always (FORCE_COLOR), never (--no-color)
+    edit_mode: str = "emacs"  # or vi
     history: Path | None = None
     secret_env: tuple[str, ...] = ()  # environment variables holding secrets, in order
     nameserver: tuple[str, int] | None = None  # for --mx: ask this DNS server
@@ -203,51 +204,3 @@ def state_path(env: Mapping[str, str], name: str) -> Path:
 
 def history_path(env: Mapping[str, str]) -> Path:
     return state_path(env, "history")
-
-
-def color_enabled(no_color_flag: bool, env: Mapping[str, str]) -> bool:
-    """`--no-color` and NO_COLOR (https://no-color.org: any non-empty value) turn colour off."""
-    return not no_color_flag and not env.get("NO_COLOR")
-
-
-# Every connection setting a flag has, by the flag's name (--tls-min: tls_min); never a
-# password. A value checked here has the type given; `_CHOICES` narrow some further.
-_PROFILE_KEYS: dict[str, type | tuple[type, ...]] = {
-    "host": str, "port": int, "tls": str, "ehlo": str, "user": str, "cafile": str,
-    "cert": str, "key": str, "sni": str, "tls_min": str, "tls_max": str, "ciphers": str,
-    "insecure": bool, "timeout": (int, float), "source": str, "ip": int}
-_CHOICES: dict[str, tuple[object, ...]] = {
-    "tls": ("plain", "tls", "starttls"), "tls_min": ("1.2", "1.3"), "tls_max": ("1.2", "1.3"),
-    "ip": (4, 6)}
-PROFILE_PATHS = ("cafile", "cert", "key")  # ~ is expanded
-
-
-def load_profile(name: str, env: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """The `[profile.NAME]` table of the config file, checked; never a password."""
-    import tomllib  # only a run with --profile reads the config file
-
-    path = config_path(env)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"no config file at {path}",
-                         f"create it with a [profile.{name}] table") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise UsageError(f"cannot read {path}: {err}") from None
-    profile = data.get("profile", {}).get(name)
-    if not isinstance(profile, dict):
-        raise UsageError(f"{path} has no [profile.{name}] table")
-    for key, value in profile.items():
-        kind = _PROFILE_KEYS.get(key)
-        if kind is None:
-            raise UsageError(f"[profile.{name}] has an unknown key {key!r}",
-                             f"known keys: {', '.join(_PROFILE_KEYS)} (never a password)")
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            raise UsageError(f"[profile.{name}] {key} must be a "
-                             f"{' or '.join(k.__name__ for k in kinds)}")
-        if key in _CHOICES and value not in _CHOICES[key]:
-            raise UsageError(f"[profile.{name}] {key} must be one of "
-                             f"{', '.join(map(str, _CHOICES[key]))}")
-    return {key: os.path.expanduser(value) if key in PROFILE_PATHS else value
-            for key, value in profile.items()}

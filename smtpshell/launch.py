@@ -24,16 +24,15 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from .cli import SERVE_PORT
 from .commands import UI, Engine
 from .config import (
+    SMTPS_PORT,
     Practice,
     Settings,
     Target,
     TlsMode,
     TlsOptions,
-    color_enabled,
     config_path,
     history_path,
     implied_mode,
-    load_profile,
     parse_hostport,
     state_path,
 )
@@ -46,9 +45,10 @@ from .session import SessionState
 if TYPE_CHECKING:  # prompt_toolkit is imported by the shell only, in a worker thread
     from pathlib import Path
 
+    from .layers import Setting
     from .shell import CommandHistory, ShellUI
 
-__all__ = ["launch", "make_settings"]
+__all__ = ["launch", "make_settings", "print_config"]
 
 _FAMILIES = {4: socket.AF_INET, 6: socket.AF_INET6}
 
@@ -60,6 +60,9 @@ def launch(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             raise UsageError("--render reads a transcript; it connects nowhere",
                              "smtpshell --render FILE.log --format mermaid|html")
         return _render(args.render, args.format)
+    if args.print_config:
+        sys.stdout.write(print_config(args, env))
+        return 0
     settings = make_settings(args, env)
     if args.serve:
         return _serve(SERVE_PORT if args.port is None else args.port,
@@ -70,28 +73,86 @@ def launch(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def make_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
-    """defaults < profile < flags; every mistake in them is a usage error, found now."""
-    profile: dict[str, Any] = load_profile(args.profile, env) if args.profile else {}
-    args = _with_profile(args, profile)
-    _check(args, env, profile)
-    tls = TlsOptions(insecure=args.insecure, cafile=args.cafile, cert=args.cert, key=args.key,
-                     sni=args.sni, tls_min=args.tls_min, tls_max=args.tls_max,
-                     ciphers=args.ciphers, keylog=args.keylog or env.get("SSLKEYLOGFILE"))
-    target = _target(args, profile)
+    """defaults < environment < config file < profile < flags; every mistake in them is a
+    usage error, found now."""
+    values = {name: setting.value for name, setting in _resolve(args, env).items()}
+    _check(args, env, values)
+    tls = TlsOptions(insecure=values["insecure"], cafile=values["cafile"], cert=values["cert"],
+                     key=values["key"], sni=values["sni"], tls_min=values["tls_min"],
+                     tls_max=values["tls_max"], ciphers=values["ciphers"],
+                     keylog=args.keylog or env.get("SSLKEYLOGFILE"))
+    target = _target(args, values)
     configured = any((tls.cafile, tls.cert, tls.key, tls.tls_min, tls.tls_max, tls.ciphers))
     if configured or (target is not None and target.mode != "plain"):
         _tls_context(tls)  # a bad --cafile, --cert, --ciphers…: say so before connecting
     nameserver = parse_hostport(args.nameserver, 53) if args.nameserver else None
+    timeout = values["timeout"]
     return Settings(
-        target=target, tls=tls, ehlo=args.ehlo or profile.get("ehlo"),
-        user=profile.get("user"), timeout=args.timeout, safe=not args.unsafe,
-        color=color_enabled(args.no_color, env), transcript=args.transcript,
-        explain=args.explain,
-        history=None if args.no_history else history_path(env),
+        target=target, tls=tls, ehlo=values["ehlo"], user=values["user"],
+        timeout=None if timeout is None else float(timeout), safe=not args.unsafe,
+        color=values["color"], edit_mode=values["edit_mode"], transcript=args.transcript,
+        explain=values["explain"], history=history_path(env) if values["history"] else None,
         progress=state_path(env, "tutorial.json"),
         lessons_dir=config_path(env).parent / "lessons",
         secret_env=tuple(args.secret_env), mx=args.mx,
         nameserver=(nameserver[0], nameserver[1] or 53) if nameserver else None)
+
+
+def _resolve(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Setting]:
+    from .layers import resolve
+
+    return resolve(_flags(args), env, args.profile)
+
+
+def _flags(args: argparse.Namespace) -> dict[str, tuple[Any, str]]:
+    """What the command line sets, by the config file's key, with the flag that set it."""
+    found: dict[str, tuple[Any, str]] = {}
+    if args.server:
+        host, port = parse_hostport(args.server, None)
+        found["host"] = (host, "HOST")
+        if port is not None:
+            found["port"] = (port, "HOST:PORT")
+    if args.port is not None:
+        found["port"] = (args.port, "--port")
+    for mode in ("tls", "starttls", "plain"):
+        if getattr(args, mode):
+            found["tls"] = (mode, f"--{mode}")
+    if args.family is not None:
+        found["ip"] = (args.family, f"-{args.family}")
+    for key in ("ehlo", "user", "cafile", "cert", "key", "sni", "tls_min", "tls_max",
+                "ciphers", "timeout", "source"):
+        if getattr(args, key) is not None:
+            found[key] = (getattr(args, key), "--" + key.replace("_", "-"))
+    switches = {"insecure": ("insecure", True), "explain": ("explain", True),
+                "no_color": ("color", "never"), "no_history": ("history", False),
+                "vi": ("edit_mode", "vi")}
+    for dest, (key, value) in switches.items():
+        if getattr(args, dest):
+            found[key] = (value, "--" + dest.replace("_", "-"))
+    return found
+
+
+def print_config(args: argparse.Namespace, env: Mapping[str, str]) -> str:
+    """--print-config: every setting, where it came from."""
+    from .layers import Setting, describe
+
+    settings = _resolve(args, env)
+    mode, port = settings["tls"], settings["port"]
+    if port.value is None:
+        settings["port"] = Setting(465 if mode.value == "tls" else 25, "default")
+    if mode.value is None:
+        implied = "tls" if settings["port"].value == SMTPS_PORT else "plain"
+        settings["tls"] = Setting(implied, settings["port"].origin if implied == "tls"
+                                  else "default")
+    keylog = (Setting(args.keylog, "command line:--keylog") if args.keylog else
+              Setting(env["SSLKEYLOGFILE"], "env:SSLKEYLOGFILE") if env.get("SSLKEYLOGFILE")
+              else Setting(None, "default"))
+    extra = {"safe": Setting(False, "command line:--unsafe") if args.unsafe else
+             Setting(True, "default"),
+             "keylog": keylog,
+             "transcript": Setting(args.transcript, "command line:--transcript"
+                                   if args.transcript else "default")}
+    return describe(settings, env, extra)
 
 
 def _tls_context(tls: TlsOptions) -> None:
@@ -105,30 +166,15 @@ def _tls_context(tls: TlsOptions) -> None:
         raise UsageError(str(err), err.hint) from None
 
 
-_FROM_PROFILE = ("cafile", "cert", "key", "sni", "tls_min", "tls_max", "ciphers", "timeout",
-                 "source")
-
-
-def _with_profile(args: argparse.Namespace, profile: Mapping[str, Any]) -> argparse.Namespace:
-    """The flags, with what the profile sets for those not given."""
-    merged = vars(args).copy()
-    for key in _FROM_PROFILE:
-        if merged[key] is None and key in profile:
-            merged[key] = profile[key]
-    merged["insecure"] = args.insecure or profile.get("insecure", False)
-    if args.family is None and "ip" in profile:
-        merged["family"] = profile["ip"]  # 4 or 6, as -4 and -6 give it
-    return argparse.Namespace(**merged)
-
-
-def _check(args: argparse.Namespace, env: Mapping[str, str], profile: Mapping[str, Any]
+def _check(args: argparse.Namespace, env: Mapping[str, str], values: Mapping[str, Any]
            ) -> None:
     def fail(message: str, hint: str = "") -> None:
         raise UsageError(message, hint)
 
-    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout > 0):
+    timeout = values["timeout"]
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
         fail("--timeout must be a positive number of seconds")
-    if args.key and not args.cert:
+    if values["key"] and not values["cert"]:
         fail("--key needs --cert")
     if args.mx and args.server:
         fail("give HOST or --mx DOMAIN, not both")
@@ -139,30 +185,35 @@ def _check(args: argparse.Namespace, env: Mapping[str, str], profile: Mapping[st
         fail("--tutorial is for a person at the keyboard, not a --script")
     if args.demo and args.serve:
         fail("give --demo or --serve, not both", "--demo runs the server and a shell on it")
-    if args.tls_min and args.tls_max and float(args.tls_min) > float(args.tls_max):
-        fail(f"--tls-min {args.tls_min} is above --tls-max {args.tls_max}")
+    low, high = values["tls_min"], values["tls_max"]
+    if low and high and float(low) > float(high):
+        fail(f"--tls-min {low} is above --tls-max {high}")
     if args.server and args.port is not None and parse_hostport(args.server, None)[1]:
         fail(f"{args.server} already names a port; -p {args.port} would be ignored")
+    if args.json and not args.script and sys.stdin.isatty():
+        fail("--json is for scripts: its events replace the text a person reads",
+             "smtpshell HOST --script FILE --json")
     for name in args.secret_env:
         if name not in env:
             fail(f"--secret-env {name}: no such environment variable")
-    ehlo = args.ehlo or profile.get("ehlo")
+    ehlo = values["ehlo"]
     if ehlo is not None and (not ehlo or any(c.isspace() or ord(c) < 32 for c in ehlo)):
         fail(f"the EHLO name {ehlo!r} holds spaces or control characters",
              "give a host name or an address literal such as [192.0.2.1]")
     if ehlo is not None and not ehlo.isascii():  # what the safe mode says of a typed EHLO
         fail(f"the EHLO name {ehlo!r} is not ASCII: before EHLO nobody knows whether the "
              "server takes UTF-8 (SMTPUTF8), so it would not be sent", _idna_hint(ehlo))
-    if args.sni:
+    if values["sni"]:
         try:
-            args.sni.encode("idna")
+            values["sni"].encode("idna")
         except UnicodeError:
-            fail(f"--sni {args.sni!r} is not a valid host name")
+            fail(f"--sni {values['sni']!r} is not a valid host name")
     if args.nameserver:
         _check_address(parse_hostport(args.nameserver, 53)[0], "--nameserver")
-    for option, path in (("--cafile", args.cafile), ("--cert", args.cert), ("--key", args.key)):
+    for option in ("cafile", "cert", "key"):
+        path = values[option]
         if path is not None and not os.path.isfile(path):
-            fail(f"{option} {path}: no such file")
+            fail(f"--{option} {path}: no such file")
     if args.script == "-" and args.interactive:
         fail("--script - reads standard input, which --interactive needs for the shell",
              "give the script as a file")
@@ -191,20 +242,17 @@ def _check_address(text: str, option: str) -> None:
         raise UsageError(f"{option} takes an IP address, not {text!r}") from None
 
 
-def _target(args: argparse.Namespace, profile: Mapping[str, Any]) -> Target | None:
-    server = args.server or profile.get("host") or args.mx
+def _target(args: argparse.Namespace, values: Mapping[str, Any]) -> Target | None:
+    server = values["host"] or args.mx
     if server is None:
         return None
-    given = args.port if args.port is not None else profile.get("port")
-    host, port = parse_hostport(server, given)
+    port, mode = values["port"], values["tls"]
     if port == 0:
         raise UsageError("port 0 is only for --serve (it lets the system pick)")
-    mode: TlsMode | None = ("tls" if args.tls else "starttls" if args.starttls else
-            "plain" if args.plain else profile.get("tls"))
-    port = port or (465 if mode == "tls" else 25)
-    source = parse_hostport(args.source, 0) if args.source else None
-    return Target(host, port, implied_mode(port, mode, args.plain),
-                  _FAMILIES.get(args.family, socket.AF_UNSPEC),
+    port = port or (SMTPS_PORT if mode == "tls" else 25)
+    source = parse_hostport(values["source"], 0) if values["source"] else None
+    return Target(server, port, implied_mode(port, mode, mode == "plain"),
+                  _FAMILIES.get(values["ip"], socket.AF_UNSPEC),
                   (source[0], source[1] or 0) if source else None)
 
 
@@ -251,7 +299,8 @@ async def _connect(engine: Engine, settings: Settings) -> None:
 
 async def _run_script(args: argparse.Namespace, settings: Settings, state: SessionState,
                       server: Any) -> int:
-    ui = ScriptUI(secrets=[os.environ[name] for name in settings.secret_env])
+    color = settings.color == "always" or (settings.color == "auto" and sys.stdout.isatty())
+    ui = ScriptUI(secrets=[os.environ[name] for name in settings.secret_env], color=color)
     engine = _engine(settings, state, ui, server, script=True)
     try:
         await _connect(engine, settings)
@@ -287,7 +336,7 @@ async def _run_shell(args: argparse.Namespace, settings: Settings, state: Sessio
         await _connect(engine, settings)
     finally:
         shell_ui, make_history, run_shell = await screen
-        ui.attach(shell_ui(settings.color))
+        ui.attach(shell_ui(settings.color != "never"))
     if args.script is not None:
         with _open_script(args.script) as source:
             await run_script(engine, read_lines(source), leave=False)

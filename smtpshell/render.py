@@ -11,6 +11,7 @@ change state.
 
 from __future__ import annotations
 
+import functools
 import re
 import textwrap
 from collections.abc import Callable
@@ -33,6 +34,7 @@ __all__ = [
     "Fragments",
     "Screen",
     "Sink",
+    "ansi",
     "banner_kind",
     "column_lines",
     "explain_line",
@@ -119,6 +121,32 @@ def styled(name: str, text: str) -> tuple[str, str]:
 
 def plain(fragments: Fragments) -> str:
     return "".join(text for _, text in fragments)
+
+
+_SGR = {"bold": "1", "italic": "3", "underline": "4"} | {
+    f"ansi{bright}{name}": str(base + index)
+    for bright, base in (("", 30), ("bright", 90))
+    for index, name in enumerate(("black", "red", "green", "yellow", "blue", "magenta", "cyan",
+                                  "white"))} | {"ansigray": "37"}
+
+
+@functools.cache
+def _sgr(style: str) -> str:
+    """The ANSI SGR sequence for a fragment's style classes, from STYLE (colours and
+    weight only: backgrounds are the toolbar's, which a script has not)."""
+    codes = [_SGR[word] for name in style.split() if name.startswith("class:")
+             for word in STYLE.get(name[6:], "").split() if word in _SGR]
+    return f"\x1b[{';'.join(codes)}m" if codes else ""
+
+
+def ansi(fragments: Fragments) -> str:
+    """Fragments as ANSI-coloured text, for output that is not prompt_toolkit's (a
+    script's in a terminal, or with FORCE_COLOR)."""
+    out = []
+    for style, text in fragments:
+        sgr, body = _sgr(style), text.rstrip("\n")
+        out.append(f"{sgr}{body}\x1b[0m{text[len(body):]}" if sgr and body else text)
+    return "".join(out)
 
 
 def inert(text: str) -> str:

@@ -28,7 +28,7 @@ from .commands import Engine
 from .errors import ConnectionFailed, SmtpShellError, UsageError
 from .machine import Closed
 from .redact import MASK
-from .render import Fragments, format_error, format_note, plain
+from .render import Fragments, ansi, format_error, format_note, plain
 from .transcript import HEADER, ON_ITS_OWN, STOPPED
 
 __all__ = ["ScriptUI", "read_lines", "replay", "run_script"]
@@ -44,8 +44,10 @@ class ScriptUI:
     """Prints plain text; nobody is there to confirm. Secrets come from
     --secret-env, in order, else from the terminal if there is one."""
 
-    def __init__(self, out: TextIO = sys.stdout, secrets: list[str] | None = None) -> None:
+    def __init__(self, out: TextIO = sys.stdout, secrets: list[str] | None = None,
+                 color: bool = False) -> None:
         self._out = out
+        self._text = ansi if color else plain
         self._secrets = list(secrets or [])
         self.gone = False  # the reader of the output went away (a closed pipe)
         self._flushing = False
@@ -56,7 +58,7 @@ class ScriptUI:
         if self.gone:
             return
         try:
-            self._out.write(plain(fragments))
+            self._out.write(self._text(fragments))
         except OSError as err:  # a listener calls this from the event loop: never raise
             self._broken(err)
             return

@@ -213,7 +213,8 @@ async def run_shell(engine: Engine, state: SessionState, ui: ShellUI,
         complete_while_typing=True, auto_suggest=AutoSuggestFromHistory(),
         lexer=_lexer(state) if ui.color else None, include_default_pygments_style=False,
         color_depth=None if ui.color else ColorDepth.MONOCHROME, enable_history_search=False,
-        key_bindings=_key_bindings(), enable_suspend=True)  # Ctrl-Z, as in every shell
+        key_bindings=_key_bindings(), enable_suspend=True,  # Ctrl-Z, as in every shell
+        vi_mode=engine.settings.edit_mode == "vi")
     while not engine.finished:
         try:
             text = await session.prompt_async(lambda: FormattedText(prompt_text(state)))

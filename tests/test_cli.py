@@ -180,3 +180,53 @@ def test_render_a_transcript_as_mermaid_and_html(tmp_path: Path) -> None:
         assert code == 2 and "connects nowhere" in err
 
     run(scenario())
+
+
+# -- settings you can see -------------------------------------------------------------
+
+
+def test_print_config_names_where_every_setting_came_from(tmp_path: Path) -> None:
+    folder = tmp_path / "smtpshell"
+    folder.mkdir()
+    (folder / "config.toml").write_text(
+        '# every session\nehlo = "me.example"\n\n[profile.work]\nhost = "mail.example"\n'
+        'port = 587\ntls = "starttls"\n')
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "SSLKEYLOGFILE": str(tmp_path / "keys"),
+           "NO_COLOR": "1"}
+
+    async def scenario() -> None:
+        code, out, err = await run_cli("--profile", "work", "-p", "2525", "--vi",
+                                       "--print-config", env=env)
+        assert (code, err) == (0, "")
+        rows = dict(reversed(line.split("\t")) for line in out.splitlines()[1:])
+        file = f"file:{folder / 'config.toml'}"
+        assert rows['host = "mail.example"'] == f"{file}:5"
+        assert rows["port = 2525"] == "command line:--port"  # the flag wins over line 6
+        assert rows['tls = "starttls"'] == f"{file}:7"
+        assert rows['ehlo = "me.example"'] == f"{file}:2"
+        assert rows['edit_mode = "vi"'] == "command line:--vi"
+        assert rows['color = "never"'] == "env:NO_COLOR"
+        assert rows[f'keylog = "{tmp_path / "keys"}"'] == "env:SSLKEYLOGFILE"
+        assert rows["cafile = (none)"] == rows["safe = true"] == "default"
+        assert out.startswith(f"# config file: {folder / 'config.toml'}\n")
+
+        code, out, err = await run_cli("mx.example:465", "--print-config",
+                                       env={"XDG_CONFIG_HOME": str(tmp_path / "none")})
+        assert code == 0 and "(there is none)" in out.splitlines()[0]
+        assert "command line:HOST:PORT\ttls = \"tls\"" in out.splitlines()  # 465 implies it
+
+    run(scenario())
+
+
+def test_a_bad_config_file_stops_any_run_with_file_line_and_key(tmp_path: Path) -> None:
+    (tmp_path / "smtpshell").mkdir()
+    (tmp_path / "smtpshell" / "config.toml").write_text('\n[profile.x]\npasword = "oops"\n')
+
+    async def scenario() -> None:
+        code, out, err = await run_cli("--demo", env={"XDG_CONFIG_HOME": str(tmp_path)})
+        assert code == 2 and out == ""
+        assert err.startswith(f"smtpshell: {tmp_path}/smtpshell/config.toml:3: unknown key "
+                              "'pasword' (known keys: host, port")
+        assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+    run(scenario())
