@@ -228,7 +228,8 @@ class Engine:
     def __init__(self, settings: Settings, state: SessionState, ui: UI, *,
                  script: bool = False, extra_listeners: Sequence[Listener] = (),
                  helper_groups: Sequence[Callable[[Engine], object]] = (),
-                 elsewhere: dict[str, tuple[HelperInfo, str]] | None = None) -> None:
+                 elsewhere: dict[str, tuple[HelperInfo, str]] | None = None,
+                 screen: Listener | None = None) -> None:
         self.settings = settings
         self.state = state
         self.ui = ui
@@ -238,8 +239,9 @@ class Engine:
         self.finished = False
         self.lost: Closed | None = None  # the connection ended without being asked to
         self.dialer = Dialer(self)
-        self.listeners: list[Listener] = [_StateListener(self), *extra_listeners,
-                                          Screen(ui.show, state, state.secrets if script else None)]
+        # the screen shows the traffic; --json puts its event stream in its place
+        screen = screen or Screen(ui.show, state, state.secrets if script else None)
+        self.listeners: list[Listener] = [_StateListener(self), *extra_listeners, screen]
         self.transcript: Transcript | None = None
         if settings.transcript:
             self.start_transcript(settings.transcript)

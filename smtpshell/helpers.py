@@ -28,7 +28,8 @@ BUILTIN: tuple[Callable[[Engine], object], ...] = (
 
 
 def make_engine(settings: Settings, state: SessionState, ui: UI, *, script: bool = False,
-                inbox: Inbox | None = None, listeners: Sequence[Listener] = ()) -> Engine:
+                inbox: Inbox | None = None, listeners: Sequence[Listener] = (),
+                screen: Listener | None = None) -> Engine:
     """An Engine with every helper of this mode; `inbox` (the practice server's) brings
     the --demo helpers (:inbox, :tutorial). Those of other modes are known too, to say
     where they are."""
@@ -39,7 +40,7 @@ def make_engine(settings: Settings, state: SessionState, ui: UI, *, script: bool
         name: (info, InboxHelpers.MODE) for group in (InboxHelpers, Tutorial)
         for name, (info, _) in helper_infos(group).items()}
     return Engine(settings, state, ui, script=script, extra_listeners=listeners,
-                  helper_groups=groups, elsewhere=elsewhere)
+                  helper_groups=groups, elsewhere=elsewhere, screen=screen)
 
 
 def builtin_helpers() -> dict[str, HelperInfo]:

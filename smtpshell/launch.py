@@ -36,7 +36,7 @@ from .config import (
     parse_hostport,
     state_path,
 )
-from .errors import TlsFailed, UsageError
+from .errors import SmtpShellError, TlsFailed, UsageError
 from .helpers import make_engine
 from .render import Fragments
 from .script import ScriptUI, read_lines, run_script
@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # prompt_toolkit is imported by the shell only, in a worker t
 
     from .layers import Setting
     from .shell import CommandHistory, ShellUI
+    from .traffic import Listener
 
 __all__ = ["launch", "make_settings", "print_config"]
 
@@ -190,7 +191,8 @@ def _check(args: argparse.Namespace, env: Mapping[str, str], values: Mapping[str
         fail(f"--tls-min {low} is above --tls-max {high}")
     if args.server and args.port is not None and parse_hostport(args.server, None)[1]:
         fail(f"{args.server} already names a port; -p {args.port} would be ignored")
-    if args.json and not args.script and sys.stdin.isatty():
+    if args.json and (args.interactive or args.tutorial is not None or
+                      (not args.script and sys.stdin.isatty())):
         fail("--json is for scripts: its events replace the text a person reads",
              "smtpshell HOST --script FILE --json")
     for name in args.secret_env:
@@ -284,8 +286,8 @@ async def _session(args: argparse.Namespace, settings: Settings, practice_cache:
 
 
 def _engine(settings: Settings, state: SessionState, ui: UI, server: Any, *,
-            script: bool) -> Engine:
-    return make_engine(settings, state, ui, script=script,
+            script: bool, screen: Listener | None = None) -> Engine:
+    return make_engine(settings, state, ui, script=script, screen=screen,
                        inbox=server.inbox if server is not None else None)
 
 
@@ -299,8 +301,11 @@ async def _connect(engine: Engine, settings: Settings) -> None:
 
 async def _run_script(args: argparse.Namespace, settings: Settings, state: SessionState,
                       server: Any) -> int:
+    secrets = [os.environ[name] for name in settings.secret_env]
+    if args.json:
+        return await _run_json(args, settings, state, server, secrets)
     color = settings.color == "always" or (settings.color == "auto" and sys.stdout.isatty())
-    ui = ScriptUI(secrets=[os.environ[name] for name in settings.secret_env], color=color)
+    ui = ScriptUI(secrets=secrets, color=color)
     engine = _engine(settings, state, ui, server, script=True)
     try:
         await _connect(engine, settings)
@@ -308,6 +313,28 @@ async def _run_script(args: argparse.Namespace, settings: Settings, state: Sessi
             return await run_script(engine, read_lines(source))
     finally:
         ui.flush()  # what is written but not yet flushed, before the loop ends
+
+
+async def _run_json(args: argparse.Namespace, settings: Settings, state: SessionState,
+                    server: Any, secrets: list[str]) -> int:
+    """--json: the same run, told as events; the summary is the last, whatever happens."""
+    from .events import JsonEvents
+
+    events = JsonEvents(secrets=secrets)
+    events.watch(state)
+    engine = _engine(settings, state, events, server, script=True, screen=events)
+    try:
+        await _connect(engine, settings)
+        with _open_script(args.script or "-") as source:
+            status = await run_script(engine, read_lines(source))
+    except SmtpShellError as err:  # cli.main still says it on standard error
+        events.summary(err.exit_code, f"{err} ({err.hint})" if err.hint else str(err))
+        raise
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        events.summary(130)
+        raise
+    events.summary(status)
+    return status
 
 
 def _open_script(path: str) -> BinaryIO:

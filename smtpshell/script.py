@@ -53,12 +53,15 @@ class ScriptUI:
         self._flushing = False
 
     def show(self, fragments: Fragments) -> None:
+        self.write(self._text(fragments))
+
+    def write(self, text: str) -> None:
         """Write now, flush once the loop has run what it can (a line's echo and its
         reply go out in one write, not one each: a CI log still sees every line)."""
         if self.gone:
             return
         try:
-            self._out.write(self._text(fragments))
+            self._out.write(text)
         except OSError as err:  # a listener calls this from the event loop: never raise
             self._broken(err)
             return
