@@ -183,7 +183,8 @@ class _Version(argparse.Action):
                  f"{_ssl.OPENSSL_VERSION}"]
         lines += [f"{name} {_installed(name) or 'not installed'}"
                   for name in ("prompt_toolkit", "cryptography", "pygments", "aiosmtpd")]
-        parser.exit(message="\n".join(lines) + "\n")
+        sys.stdout.write("\n".join(lines) + "\n")  # as argparse's own version action does
+        parser.exit()
 
 
 def _installed(name: str) -> str | None:

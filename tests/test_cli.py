@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import sys
 from pathlib import Path
 
+import pytest
 from support import LOOPBACK, STEP, RawPeer, RawServer, practice, run, run_cli
 
+import smtpshell
 from smtpshell.tls import make_practice_certs
 
 SEND = ("EHLO cli.example\nMAIL FROM:<a@example.com>\nRCPT TO:<b@example.com>\nDATA\n"
@@ -228,5 +231,59 @@ def test_a_bad_config_file_stops_any_run_with_file_line_and_key(tmp_path: Path) 
         assert err.startswith(f"smtpshell: {tmp_path}/smtpshell/config.toml:3: unknown key "
                               "'pasword' (known keys: host, port")
         assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+    run(scenario())
+
+
+# -- the habits of a Unix tool ------------------------------------------------------------
+
+
+def test_help_is_grouped_with_defaults_and_examples() -> None:
+    async def scenario() -> None:
+        code, out, err = await run_cli("--help", env={"COLUMNS": "100"})
+        assert (code, err) == (0, "")
+        groups = re.findall(r"^(\S[^:\n]*):\n", out, re.M)
+        assert groups == ["options", "connection", "TLS", "authentication",
+                          "messages and safe mode", "output and transcripts", "scripts",
+                          "practice server", "settings and the shell", "examples"]
+        assert "(default: 25; 465 implies --tls)" in out and "(default: mermaid)" in out
+        assert "smtpshell mail.example.com:587 --starttls" in out
+        assert "smtpshell --demo" in out and "--json | jq" in out
+        assert "exit status: 0 done" in out
+
+    run(scenario())
+
+
+def test_version_names_what_a_bug_report_needs() -> None:
+    import importlib.metadata
+    import platform
+    import ssl
+
+    async def scenario() -> None:
+        code, out, _ = await run_cli("--version")
+        assert code == 0
+        lines = out.splitlines()
+        assert lines[0] == f"smtpshell {smtpshell.__version__}"
+        assert f"Python {platform.python_version()}" in lines[1] and ssl.OPENSSL_VERSION in lines[1]
+        for name in ("prompt_toolkit", "cryptography"):
+            assert f"{name} {importlib.metadata.version(name)}" in lines
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(("env", "coloured"), [
+    ({"NO_COLOR": ""}, False),  # a pipe is no terminal: auto means plain
+    ({"NO_COLOR": "", "FORCE_COLOR": "1"}, True),
+    ({"NO_COLOR": "", "CLICOLOR_FORCE": "1"}, True),
+    ({"NO_COLOR": "", "FORCE_COLOR": "0"}, False),
+    ({"NO_COLOR": "1", "FORCE_COLOR": "1"}, False),  # NO_COLOR wins
+])
+def test_colour_of_a_script_follows_force_color_and_no_color(env: dict[str, str],
+                                                             coloured: bool) -> None:
+    async def scenario() -> None:
+        code, out, _ = await run_cli("--demo", stdin="NOOP\nQUIT\n", env=env)
+        assert code == 0 and "250 2.0.0 OK" in out.replace("\x1b[0m", "").replace(
+            "\x1b[1m", "").replace("\x1b[32m", "")
+        assert ("\x1b[32m250" in out) is coloured  # a 2xx reply in green
 
     run(scenario())

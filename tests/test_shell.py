@@ -30,14 +30,14 @@ from smtpshell.shell import ShellUI, make_history, run_shell
 CTRL_D = "\x04"
 
 
-async def drive(server: PracticeServer, keys: str, history: Path, color: bool = False
-                ) -> tuple[Engine, str]:
+async def drive(server: PracticeServer, keys: str, history: Path, color: bool = False,
+                edit_mode: str = "emacs") -> tuple[Engine, str]:
     """Type `keys` into a real PromptSession; return the engine and the screen text."""
     screen = io.StringIO()
     with create_pipe_input() as pipe, create_app_session(input=pipe,
                                                          output=PlainTextOutput(screen)):
         ui = ShellUI(color=color)
-        settings = practice_settings(server)
+        settings = practice_settings(server)._replace(edit_mode=edit_mode)
         state = SessionState()
         engine = make_engine(settings, state, ui, inbox=server.inbox)
         assert settings.target is not None
@@ -195,5 +195,18 @@ def test_a_stray_escape_sequence_does_not_take_the_shell_down(tmp_path: Path) ->
             _, screen = await drive(server, keys, tmp_path / "h")
             assert bytes(server.inbox.wire[0]).endswith(b"NOOP\r\nQUIT\r\n")
             assert "Traceback" not in screen
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(("mode", "sent"), [("vi", b"NOOP\r\n"), ("emacs", b"NOOPX")])
+def test_vi_key_bindings_when_asked(tmp_path: Path, mode: str, sent: bytes) -> None:
+    """Esc, then x: in vi mode the last character is deleted; emacs reads Esc x as Meta-x."""
+    keys = "NOOPX\x1bx\r" + CTRL_D
+
+    async def scenario() -> None:
+        async with practice() as server:
+            await drive(server, keys, tmp_path / "h", edit_mode=mode)
+            assert bytes(server.inbox.wire[0]).startswith(sent)
 
     run(scenario())
