@@ -35,10 +35,10 @@ class FlowHelpers:
             "replies (PIPELINING, RFC 2920)", min_args=1, max_args=None, needs_connection=True)
     async def pipeline(self, args: Args) -> None:
         engine = self.engine
-        caps = engine.state.capabilities
-        if engine.state.safe and (caps is None or "PIPELINING" not in caps):
-            raise UsageError("the server did not advertise PIPELINING, so :pipeline would "
-                             "send commands it may drop", "send them one by one, or :safe off")
+        if not await engine.allowed(safety.helper_needs(
+                ":pipeline", "PIPELINING", engine.state, "would send commands it may drop",
+                "send them one by one")):
+            return
         lines = [line.strip() for line in _SEPARATOR.split(args.raw) if line.strip()]
         _check_group(lines)
         for line in lines:
@@ -52,9 +52,8 @@ class FlowHelpers:
             options=("--replies=",), min_args=1, max_args=None, needs_connection=True)
     async def raw(self, args: Args) -> None:
         engine = self.engine
-        if engine.state.safe:
-            raise UsageError(":raw sends bytes the safe mode exists to stop",
-                             "turn it off first with :safe off (for testing your own server)")
+        if not await engine.allowed(safety.raw_bytes(engine.state)):
+            return
         given = _REPLIES.match(args.raw)
         data = unescape(args.raw[given.end():] if given else args.raw)
         replies = int(given.group(1)) if given else data.count(b"\n")

@@ -96,10 +96,9 @@ class MessageHelpers:
             max_args=1, needs_connection=True, takes_files=True)
     async def bdat(self, args: Args) -> None:
         engine = self.engine
-        caps = engine.state.capabilities
-        if engine.state.safe and (caps is None or "CHUNKING" not in caps):
-            raise UsageError("the server did not advertise CHUNKING, so BDAT would be refused",
-                             "use :data FILE, or :safe off to try anyway")
+        if not await engine.allowed(safety.helper_needs(
+                ":bdat", "CHUNKING", engine.state, "would be refused", "use :data FILE")):
+            return
         source = await Source.open(_path(args.positional[0]))
         try:
             await send_bdat(engine, source, binary=engine.state.machine.body == "BINARYMIME")
@@ -117,9 +116,8 @@ class MessageHelpers:
         if not await self.checked("MAIL", [sender, *recipients], []):
             return
         data = composed.message.as_bytes()
-        if b"\0" in data and self.engine.state.safe:
-            raise UsageError("the message holds NUL bytes; a server that drops them can find "
-                             "an end of data inside it (SMTP smuggling)", ":safe off sends it")
+        if not await self.engine.allowed(safety.message_bytes(data, self.engine.state)):
+            return
         message = Source("the message", data=data, size=len(data))
         caps = self.engine.state.capabilities
         if caps is not None and "PIPELINING" in caps:

@@ -42,6 +42,33 @@ class Verdict(NamedTuple):
 SEND = Verdict("send")
 
 
+def helper_needs(helper: str, extension: str, state: SessionState, would: str,
+                 instead: str) -> Verdict:
+    """A helper that only makes sense where the server advertised `extension`."""
+    caps = state.capabilities
+    if not state.safe or (caps is not None and extension in caps):
+        return SEND
+    return Verdict("refuse", f"Not sent: the server did not advertise {extension}, so "
+                   f"{helper} {would}.", f"{instead}, or :safe off")
+
+
+def raw_bytes(state: SessionState) -> Verdict:
+    """:raw sends what the safe mode exists to stop: only with it off."""
+    if not state.safe:
+        return SEND
+    return Verdict("refuse", "Not sent: :raw sends bytes the safe mode exists to stop.",
+                   "turn it off first with :safe off (for testing your own server)")
+
+
+def message_bytes(data: bytes, state: SessionState) -> Verdict:
+    """A composed message (:send) is checked whole before it goes."""
+    if b"\0" in data and state.safe:
+        return Verdict("refuse", "Not sent: the message holds NUL bytes; a server that drops "
+                       "them can find an end of data inside it (SMTP smuggling).",
+                       ":safe off sends it")
+    return SEND
+
+
 def control_problem(text: str) -> str | None:
     """Name the first CR, LF, NUL or other control character in `text`, if any."""
     for ch in text:

@@ -69,10 +69,12 @@ def test_pipeline_refused_where_pipelining_is_not_advertised() -> None:
 
     async def scenario() -> None:
         async with RawServer(server_side) as srv:
-            engine, _ = await raw_engine(srv)
+            engine, ui = await raw_engine(srv)
             await lines(engine, "EHLO x.example")
-            with pytest.raises(UsageError, match="did not advertise PIPELINING"):
-                await lines(engine, ":pipeline MAIL FROM:<a@b.example>; RCPT TO:<c@d.example>")
+            result = await engine.handle_line(
+                ":pipeline MAIL FROM:<a@b.example>; RCPT TO:<c@d.example>")
+            assert result.refused  # a refusal, as any the safe mode makes: a script stops
+            assert "did not advertise PIPELINING" in ui.text
             await engine.dialer.hang_up(quit_first=False)
             await srv.finished()
             assert srv.received == b"EHLO x.example\r\n"
@@ -103,8 +105,8 @@ def test_raw_only_with_safe_mode_off() -> None:
     async def scenario() -> None:
         async with practice() as server:
             engine, ui = await engine_for(server)
-            with pytest.raises(UsageError, match="safe mode exists to stop"):
-                await lines(engine, ":raw NOOP\\r\\n")
+            assert (await engine.handle_line(":raw NOOP\\r\\n")).refused
+            assert "safe mode exists to stop" in ui.text
             await lines(engine, ":safe off", ":raw NOOP\\r\\nNOOP\\r\\n", ":raw EHLO x\\x2ey\\r\\n")
             assert bytes(server.inbox.wire[0]) == b"NOOP\r\nNOOP\r\nEHLO x.y\r\n"
             assert ui.text.count("250 2.0.0 OK") == 2 and "unsolicited" not in ui.text

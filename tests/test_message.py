@@ -176,10 +176,10 @@ def test_bdat_needs_chunking() -> None:
 
     async def scenario() -> None:
         async with RawServer(server_side) as srv:
-            engine, _ = await raw_engine(srv)
+            engine, ui = await raw_engine(srv)
             await lines(engine, "EHLO x.example")
-            with pytest.raises(UsageError, match="did not advertise CHUNKING"):
-                await lines(engine, ":bdat /etc/hostname")
+            assert (await engine.handle_line(":bdat /etc/hostname")).refused
+            assert "did not advertise CHUNKING" in ui.text
             assert srv.received == b"EHLO x.example\r\n"
 
     run(scenario())
@@ -308,11 +308,15 @@ def test_send_and_rcpt_refusals(tmp_path: Path, line: str, problem: str) -> None
 
     async def scenario() -> None:
         async with practice() as server:
-            engine, _ = await engine_for(server)
+            engine, ui = await engine_for(server)
             await lines(engine, "EHLO msg.example", ":mail a@example.com")
             server.inbox.wire[0].clear()
-            with pytest.raises(UsageError, match=problem):
-                await lines(engine, line.format(nul=nul))
+            if problem == "NUL bytes":  # the safe mode's: a refusal, which stops a script
+                assert (await engine.handle_line(line.format(nul=nul))).refused
+                assert problem in ui.text
+            else:
+                with pytest.raises(UsageError, match=problem):
+                    await lines(engine, line.format(nul=nul))
             assert wire(server) == b""
 
     run(scenario())

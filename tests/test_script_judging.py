@@ -532,3 +532,53 @@ def test_mail_with_auth_parameter_has_room_for_500_more(octets: int, action: str
     if action == "refuse":
         assert f"is {octets} octets" in verdict.reason
         assert "1012" in verdict.reason and "RFC 4954" in verdict.reason
+
+
+# -- a line the safe mode refused is a refusal, however it was refused -------------------
+
+
+REFUSALS = {
+    "an s_client habit": ["EHLO x.example", "R"],
+    "a command out of order": ["EHLO x.example", "RCPT TO:<a@example.com>"],
+    "a line over the limit": ["EHLO x.example", "NOOP " + "x" * 600],
+    "a parameter not on offer": ["HELO x.example", ":mail a@example.com SMTPUTF8"],
+    ":pipeline without PIPELINING": ["HELO x.example", ":pipeline NOOP; NOOP"],
+    ":bdat without CHUNKING": ["HELO x.example", ":mail a@example.com",
+                               ":rcpt b@example.com", ":bdat {file}"],
+    ":raw in safe mode": ["EHLO x.example", ":raw NOOP\\r\\n"],
+    ":send with a NUL in the body": ["EHLO x.example", ":send --from a@example.com --to "
+                                     "b@example.com --body-file {nul}"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+@pytest.mark.parametrize("json", [False, True])
+def test_every_refusal_stops_a_script_with_status_1(tmp_path: Path, case: str,
+                                                    json: bool) -> None:
+    """Whether a rule of the safe mode refused the line or a helper's own check did, a
+    script stops there: exit 1 (not 0, which CI would read as success, nor 2), and with
+    --json a refusal event says which line and why."""
+    (tmp_path / "body.eml").write_bytes(b"Subject: x\r\n\r\nhi\r\n")
+    (tmp_path / "nul.txt").write_bytes(b"a\x00b\n")
+    script = [line.format(file=tmp_path / "body.eml", nul=tmp_path / "nul.txt")
+              for line in REFUSALS[case]] + ["NOOP"]
+
+    async def scenario() -> None:
+        async with practice() as server:
+            code, out, err = await run_cli(f"{LOOPBACK}:{server.port}", "--plain",
+                                           *(["--json"] if json else []),
+                                           stdin="\n".join(script) + "\n")
+            assert code == 1, (out, err)
+            assert b"NOOP\r\n" not in bytes(server.inbox.wire[0])  # nothing ran after it
+            refused = script[-2]
+            if json:
+                import json as jsonlib
+
+                found = [jsonlib.loads(line) for line in out.splitlines()]
+                [refusal] = [e for e in found if e["event"] == "refusal"]
+                assert refusal["line"] == refused and refusal["reason"].startswith("Not sent")
+                assert found[-1]["status"] == "unexpected"
+            else:
+                assert f"script line {len(script) - 1} was not sent; stopping" in out
+
+    run(scenario())
