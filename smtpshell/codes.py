@@ -152,7 +152,8 @@ BASIC_CODES: dict[int, BasicCode] = {
                   "run STARTTLS (or connect with implicit TLS) and authenticate again",
                   "RFC 4954 §6"),
         BasicCode(550, "refused: no such mailbox, no access, or rejected by policy",
-                  "read the text and enhanced code; check the address, or log in before relaying",
+                  "read the text (and enhanced code, if any); check the address, or log in "
+                  "before relaying",
                   _RFC5321),
         BasicCode(551, "the recipient is not local here; the server names another address",
                   "send to the address given in the reply text", _RFC5321),
