@@ -58,8 +58,9 @@ def test_every_helper_and_example_is_in_the_page() -> None:
     page = PAGE.read_text("utf-8")
     missing = [name for name in builtin_helpers() if f"\\fB:{roff(name)}" not in page]
     missing += [name for name in ("inbox", "tutorial") if f"\\fB:{name}" not in page]
+    unhyphenated = page.replace("\\%", "")  # the examples' words may not be hyphenated
     missing += [line.split("  ")[1] for line in EXAMPLES.splitlines()
-                if line.startswith("  smtpshell") and roff(line.split("  ")[1]) not in page]
+                if line.startswith("  smtpshell") and roff(line.split("  ")[1]) not in unhyphenated]
     assert not missing
 
 
