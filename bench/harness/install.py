@@ -33,7 +33,8 @@ from typing import Any
 BENCH = Path(__file__).resolve().parents[1]
 REPO = BENCH.parent
 DEFAULT_CACHE = BENCH / ".cache"
-PACKAGED = ("pyproject.toml", "README.md", "smtpshell")  # what the wheel is built from
+# what the wheel is built from
+PACKAGED = ("pyproject.toml", "README.md", "LICENSE", "MANIFEST.in", "man", "smtpshell")
 STAMPED = ("pyproject.toml", "smtpshell")  # what changes what is timed
 STAMP = "bench-stamp.json"
 
