@@ -176,11 +176,10 @@ class _Version(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: object, option_string: str | None = None) -> None:
         import _ssl  # the C module: the OpenSSL version, without ssl.py's imports
-        import platform
 
+        python = ".".join(map(str, sys.version_info[:3]))
         lines = [f"smtpshell {__version__}",
-                 f"Python {platform.python_version()} ({platform.python_implementation()}), "
-                 f"{_ssl.OPENSSL_VERSION}"]
+                 f"Python {python} ({sys.implementation.name}), {_ssl.OPENSSL_VERSION}"]
         lines += [f"{name} {_installed(name) or 'not installed'}"
                   for name in ("prompt_toolkit", "cryptography", "pygments", "aiosmtpd")]
         sys.stdout.write("\n".join(lines) + "\n")  # as argparse's own version action does
