@@ -34,7 +34,8 @@ examples:
   smtpshell --demo --tutorial                 the lessons, where you left off
 
 exit status: 0 done, 1 a scripted line got an unexpected reply or was not sent,
-2 usage error, 3 connection or TLS failure, 141 the output was closed early.
+2 usage error, 3 connection or TLS failure, 130 interrupted (Ctrl-C),
+141 the output was closed early.
 man smtpshell says more (the helpers, the safe mode, files, the environment)."""
 
 
