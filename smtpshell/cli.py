@@ -181,25 +181,28 @@ class _Version(argparse.Action):
         python = ".".join(map(str, sys.version_info[:3]))
         lines = [f"smtpshell {__version__}",
                  f"Python {python} ({sys.implementation.name}), {_ssl.OPENSSL_VERSION}"]
-        lines += [f"{name} {_installed(name) or 'not installed'}"
+        found = _installed()
+        lines += [f"{name} {found.get(name, 'not installed')}"
                   for name in ("prompt_toolkit", "cryptography", "pygments", "aiosmtpd")]
         sys.stdout.write("\n".join(lines) + "\n")  # as argparse's own version action does
         parser.exit()
 
 
-def _installed(name: str) -> str | None:
-    """A distribution's version from its `NAME-VERSION.dist-info` folder on sys.path (the
-    wheel format names it so); importlib.metadata would cost more than the rest of --version."""
-    prefix = name.lower().replace("-", "_") + "-"
+def _installed() -> dict[str, str]:
+    """Each distribution's version from its `NAME-VERSION.dist-info` folder on sys.path (the
+    wheel format names it so; the first on the path wins, as for imports);
+    importlib.metadata would cost more than the rest of --version."""
+    found: dict[str, str] = {}
     for folder in sys.path:
         try:
             entries = os.listdir(folder or ".")
         except OSError:
             continue
         for entry in entries:
-            if entry.endswith(".dist-info") and entry.lower().startswith(prefix):
-                return entry[len(prefix):-len(".dist-info")]
-    return None
+            name, dash, version = entry.removesuffix(".dist-info").partition("-")
+            if entry.endswith(".dist-info") and dash:
+                found.setdefault(name.lower(), version)
+    return found
 
 
 def _port(text: str) -> int:
@@ -221,8 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return launch(args, os.environ)
     except SmtpShellError as err:
-        hint = f" ({err.hint})" if err.hint else ""
-        print(f"smtpshell: {err}{hint}", file=sys.stderr)
+        print(f"smtpshell: {err.line}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         return 130

@@ -26,6 +26,11 @@ class SmtpShellError(Exception):
         super().__init__(message)
         self.hint = hint
 
+    @property
+    def line(self) -> str:
+        """The sentence and its hint on one line, as standard error gets them."""
+        return f"{self} ({self.hint})" if self.hint else str(self)
+
 
 class UsageError(SmtpShellError):
     """Bad options or helper arguments."""

@@ -15,6 +15,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
+from .errors import UsageError
 from .redact import redact, redact_command
 from .render import Fragments, plain
 from .script import EXIT_LOST, EXIT_OK, EXIT_PIPE, EXIT_UNEXPECTED, ScriptUI
@@ -28,8 +29,8 @@ if TYPE_CHECKING:
 __all__ = ["JsonEvents"]
 
 _LEVELS = {"class:warning": "warning", "class:error": "error", "class:hint": "hint"}
-_STATUS = {EXIT_OK: "ok", EXIT_UNEXPECTED: "unexpected", 2: "usage", EXIT_LOST: "connection",
-           130: "interrupted", EXIT_PIPE: "pipe"}
+_STATUS = {EXIT_OK: "ok", EXIT_UNEXPECTED: "unexpected", UsageError.exit_code: "usage",
+           EXIT_LOST: "connection", 130: "interrupted", EXIT_PIPE: "pipe"}
 
 
 class JsonEvents(ScriptUI, Listener):
@@ -65,8 +66,8 @@ class JsonEvents(ScriptUI, Listener):
         record = {"event": event, "time": now.replace("+00:00", "Z"), **fields}
         self.write(json.dumps(record, ensure_ascii=False) + "\n")
 
-    def summary(self, status: int, error: str | None = None) -> None:
-        """The last event; `error`: the sentence standard error gets, if any."""
+    def finish(self, status: int, error: str | None = None) -> None:
+        """The summary, the last event; `error`: the line standard error gets, if any."""
         self.emit("summary", exit=status, status=_STATUS.get(status, "unexpected"),
                   error=error, lines=self._lines, replies=self._replies,
                   seconds=round(time.monotonic() - self._started, 3))

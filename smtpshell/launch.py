@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from .cli import SERVE_PORT
 from .commands import UI, Engine
 from .config import (
-    SMTPS_PORT,
     Practice,
     Settings,
     Target,
@@ -32,7 +31,6 @@ from .config import (
     TlsOptions,
     config_path,
     history_path,
-    implied_mode,
     parse_hostport,
     state_path,
 )
@@ -138,13 +136,6 @@ def print_config(args: argparse.Namespace, env: Mapping[str, str]) -> str:
     from .layers import Setting, describe
 
     settings = _resolve(args, env)
-    mode, port = settings["tls"], settings["port"]
-    if port.value is None:
-        settings["port"] = Setting(465 if mode.value == "tls" else 25, "default")
-    if mode.value is None:
-        implied = "tls" if settings["port"].value == SMTPS_PORT else "plain"
-        settings["tls"] = Setting(implied, settings["port"].origin if implied == "tls"
-                                  else "default")
     keylog = (Setting(args.keylog, "command line:--keylog") if args.keylog else
               Setting(env["SSLKEYLOGFILE"], "env:SSLKEYLOGFILE") if env.get("SSLKEYLOGFILE")
               else Setting(None, "default"))
@@ -248,12 +239,10 @@ def _target(args: argparse.Namespace, values: Mapping[str, Any]) -> Target | Non
     server = values["host"] or args.mx
     if server is None:
         return None
-    port, mode = values["port"], values["tls"]
-    if port == 0:
+    if values["port"] == 0:
         raise UsageError("port 0 is only for --serve (it lets the system pick)")
-    port = port or (SMTPS_PORT if mode == "tls" else 25)
     source = parse_hostport(values["source"], 0) if values["source"] else None
-    return Target(server, port, implied_mode(port, mode, mode == "plain"),
+    return Target(server, values["port"], values["tls"],
                   _FAMILIES.get(values["ip"], socket.AF_UNSPEC),
                   (source[0], source[1] or 0) if source else None)
 
@@ -301,40 +290,36 @@ async def _connect(engine: Engine, settings: Settings) -> None:
 
 async def _run_script(args: argparse.Namespace, settings: Settings, state: SessionState,
                       server: Any) -> int:
-    secrets = [os.environ[name] for name in settings.secret_env]
-    if args.json:
-        return await _run_json(args, settings, state, server, secrets)
-    color = settings.color == "always" or (settings.color == "auto" and sys.stdout.isatty())
-    ui = ScriptUI(secrets=secrets, color=color)
-    engine = _engine(settings, state, ui, server, script=True)
-    try:
-        await _connect(engine, settings)
-        with _open_script(args.script or "-") as source:
-            return await run_script(engine, read_lines(source))
-    finally:
-        ui.flush()  # what is written but not yet flushed, before the loop ends
-
-
-async def _run_json(args: argparse.Namespace, settings: Settings, state: SessionState,
-                    server: Any, secrets: list[str]) -> int:
-    """--json: the same run, told as events; the summary is the last, whatever happens."""
-    from .events import JsonEvents
-
-    events = JsonEvents(secrets=secrets)
-    events.watch(state)
-    engine = _engine(settings, state, events, server, script=True, screen=events)
+    ui, screen = _script_ui(args.json, settings, state)
+    engine = _engine(settings, state, ui, server, script=True, screen=screen)
     try:
         await _connect(engine, settings)
         with _open_script(args.script or "-") as source:
             status = await run_script(engine, read_lines(source))
     except SmtpShellError as err:  # cli.main still says it on standard error
-        events.summary(err.exit_code, f"{err} ({err.hint})" if err.hint else str(err))
+        ui.finish(err.exit_code, err.line)
         raise
     except (KeyboardInterrupt, asyncio.CancelledError):
-        events.summary(130)
+        ui.finish(130)
         raise
-    events.summary(status)
+    finally:
+        ui.flush()  # what is written but not yet flushed, before the loop ends
+    ui.finish(status)
     return status
+
+
+def _script_ui(json: bool, settings: Settings, state: SessionState
+               ) -> tuple[ScriptUI, Listener | None]:
+    """Text, or (--json) the event stream, which also stands where the screen would."""
+    secrets = [os.environ[name] for name in settings.secret_env]
+    if json:
+        from .events import JsonEvents
+
+        events = JsonEvents(secrets=secrets)
+        events.watch(state)
+        return events, events
+    color = settings.color == "always" or (settings.color == "auto" and sys.stdout.isatty())
+    return ScriptUI(secrets=secrets, color=color), None
 
 
 def _open_script(path: str) -> BinaryIO:

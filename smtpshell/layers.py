@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .config import config_path, history_path
+from .config import SMTPS_PORT, config_path, history_path, implied_mode
 from .errors import UsageError
 
 __all__ = ["KEYS", "ConfigFile", "Key", "Setting", "describe", "read_config", "resolve"]
@@ -183,6 +183,18 @@ def resolve(flags: Mapping[str, tuple[Any, str]], env: Mapping[str, str],
         settings.update({k: Setting(v, config.origin(line))
                          for k, (v, line) in config.profiles[profile].items()})
     settings.update({k: Setting(v, f"command line:{flag}") for k, (v, flag) in flags.items()})
+    return _implied(settings)
+
+
+def _implied(settings: dict[str, Setting]) -> dict[str, Setting]:
+    """The port and TLS mode nobody set, from each other: --tls means 465, 465 means TLS
+    (an implied TLS comes from where the port did)."""
+    port, mode = settings["port"], settings["tls"]
+    if port.value is None:
+        port = settings["port"] = Setting(SMTPS_PORT if mode.value == "tls" else 25, "default")
+    if mode.value is None:
+        implied = implied_mode(port.value, None, plain=False)
+        settings["tls"] = Setting(implied, port.origin if implied == "tls" else "default")
     return settings
 
 

@@ -93,6 +93,10 @@ class ScriptUI:
             os.dup2(devnull, sys.stdout.fileno())
             os.close(devnull)
 
+    def finish(self, status: int, error: str | None = None) -> None:
+        """The run is over: the text has said so as it went (the JSON stream says it
+        once more, in its summary)."""
+
     async def confirm(self, question: str) -> bool:
         return False
 
