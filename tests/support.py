@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 from smtpshell.commands import Engine
@@ -263,3 +265,31 @@ async def wait_until(condition: Callable[[], bool], timeout: float = STEP) -> No
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.005)
+
+
+CTRL_D = "\x04"
+
+
+async def drive(server: PracticeServer, keys: str, history: Path, color: bool = False,
+                edit_mode: str = "emacs") -> tuple[Engine, str]:
+    """Type `keys` into a real PromptSession on the practice server; return the engine
+    and the screen text."""
+    from prompt_toolkit.application import create_app_session
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output.plain_text import PlainTextOutput
+
+    from smtpshell.shell import ShellUI, make_history, run_shell
+
+    screen = io.StringIO()
+    with create_pipe_input() as pipe, create_app_session(input=pipe,
+                                                         output=PlainTextOutput(screen)):
+        ui = ShellUI(color=color)
+        settings = practice_settings(server)._replace(edit_mode=edit_mode)
+        state = SessionState()
+        engine = make_engine(settings, state, ui, inbox=server.inbox)
+        assert settings.target is not None
+        await engine.dialer.open_target(settings.target)
+        pipe.send_text(keys)
+        code = await run_shell(engine, state, ui, make_history(history, engine))
+        assert code == 0
+    return engine, screen.getvalue()

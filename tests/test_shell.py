@@ -12,41 +12,19 @@ from prompt_toolkit.application import create_app_session
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output.plain_text import PlainTextOutput
 from support import (
+    CTRL_D,
     RawPeer,
     RawServer,
+    drive,
     practice,
-    practice_settings,
     raw_settings,
     run,
     wait_until,
 )
 
-from smtpshell.commands import Engine
 from smtpshell.helpers import make_engine
-from smtpshell.server import PracticeServer
 from smtpshell.session import SessionState
 from smtpshell.shell import ShellUI, make_history, run_shell
-
-CTRL_D = "\x04"
-
-
-async def drive(server: PracticeServer, keys: str, history: Path, color: bool = False,
-                edit_mode: str = "emacs") -> tuple[Engine, str]:
-    """Type `keys` into a real PromptSession; return the engine and the screen text."""
-    screen = io.StringIO()
-    with create_pipe_input() as pipe, create_app_session(input=pipe,
-                                                         output=PlainTextOutput(screen)):
-        ui = ShellUI(color=color)
-        settings = practice_settings(server)._replace(edit_mode=edit_mode)
-        state = SessionState()
-        engine = make_engine(settings, state, ui, inbox=server.inbox)
-        assert settings.target is not None
-        await engine.dialer.open_target(settings.target)
-        pipe.send_text(keys)
-        code = await run_shell(engine, state, ui, make_history(history, engine))
-        assert code == 0
-    return engine, screen.getvalue()
-
 
 SESSION = "\r".join([
     "EHLO client.example", ":starttls", "AUTH PLAIN AGRlbW8AZGVtbw==",

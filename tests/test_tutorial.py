@@ -5,7 +5,6 @@ malformed lesson is refused with the file, line and reason."""
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import sys
@@ -13,10 +12,16 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from prompt_toolkit.application import create_app_session
-from prompt_toolkit.input import create_pipe_input
-from prompt_toolkit.output.plain_text import PlainTextOutput
-from support import RecordingUI, engine_for, practice, practice_settings, run, run_cli
+from support import (
+    CTRL_D,
+    RecordingUI,
+    drive,
+    engine_for,
+    practice,
+    practice_settings,
+    run,
+    run_cli,
+)
 
 from smtpshell.commands import Engine
 from smtpshell.errors import UsageError
@@ -24,10 +29,7 @@ from smtpshell.helpers import make_engine
 from smtpshell.lessons import LessonError, load_lesson, load_lessons
 from smtpshell.render import plain, toolbar
 from smtpshell.session import SessionState
-from smtpshell.shell import ShellUI, make_history, run_shell
 from smtpshell.tutorial import Progress
-
-CTRL_D = "\x04"
 
 # For each lesson: the lines a learner types, wrong ones included (each wrong line must
 # earn a hint). "!" marks a wrong line.
@@ -210,21 +212,11 @@ def test_the_tutorial_at_a_real_prompt_with_its_toolbar(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         async with practice(smtps_too=True) as server:
-            screen = io.StringIO()
-            with create_pipe_input() as pipe, create_app_session(
-                    input=pipe, output=PlainTextOutput(screen)):
-                ui = ShellUI(color=False)
-                state = SessionState()
-                engine = make_engine(practice_settings(server), state, ui, inbox=server.inbox)
-                assert engine.settings.target is not None
-                await engine.dialer.open_target(engine.settings.target)
-                pipe.send_text(keys + CTRL_D)
-                await run_shell(engine, state, ui, make_history(tmp_path / "h", engine))
-            text = screen.getvalue()
+            engine, text = await drive(server, keys + CTRL_D, tmp_path / "h")
             assert "[lesson 1 · step 1/4]" in text and "[lesson 1 · step 2/4]" in text
             assert "not quite: type EHLO" in text
             assert "In the shell's own words" in text
-            assert "learn lesson 1 · step 2/4" in plain(toolbar(state))
+            assert "learn lesson 1 · step 2/4" in plain(toolbar(engine.state))
 
     run(scenario())
 
@@ -270,17 +262,7 @@ def test_the_whole_course_typed_at_a_real_prompt(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         async with practice(smtps_too=True) as server:
-            screen = io.StringIO()
-            with create_pipe_input() as pipe, create_app_session(
-                    input=pipe, output=PlainTextOutput(screen)):
-                ui = ShellUI(color=False)
-                state = SessionState()
-                engine = make_engine(practice_settings(server), state, ui, inbox=server.inbox)
-                assert engine.settings.target is not None
-                await engine.dialer.open_target(engine.settings.target)
-                pipe.send_text("\r".join(typed) + "\r" + CTRL_D)
-                await run_shell(engine, state, ui, make_history(tmp_path / "h", engine))
-            text = screen.getvalue()
+            _, text = await drive(server, "\r".join(typed) + "\r" + CTRL_D, tmp_path / "h")
             for lesson in COURSE:
                 assert f"Lesson {lesson} done" in text, text[-3000:]
             assert text.count("not quite:") == wrong
